@@ -1,0 +1,394 @@
+"""The call ledger: one record per tool call, whatever node started it.
+
+Every tool call, early (asynchronous calling), speculative, or from a reused plan, is one
+:class:`CallRecord` in one :class:`CallLedger`. Nodes write and read the ledger, the
+executor runs what it says, and the checkpointer saves it.
+
+Execution state machine::
+
+    pending -> running -> done | failed | cancelled
+    pending -> failed | cancelled      (refused before it ran, or withdrawn)
+
+Speculation (only for calls made before the user's input was final)::
+
+    speculative -> committed | aborted
+
+Any other move raises :class:`~langgraph_speculative.errors.IllegalTransitionError`.
+
+Example:
+    ```python
+    from langgraph_speculative import CallLedger, CallState
+
+    ledger = CallLedger()
+    rec = ledger.create("call_1", "get_weather", {"city": "Paris"}, safe=True)
+    ledger.transition("call_1", CallState.RUNNING)
+    ledger.transition("call_1", CallState.DONE)
+    assert rec.state is CallState.DONE
+    ```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from langchain_core.messages import ToolMessage, message_to_dict, messages_from_dict
+
+from langgraph_speculative.errors import IllegalTransitionError, SpeculativeError, UnknownCallError
+
+__all__ = [
+    "CallLedger",
+    "CallRecord",
+    "CallState",
+    "LedgerEvent",
+    "Speculation",
+    "canonical_json",
+]
+
+
+class CallState(StrEnum):
+    """Execution state of a tool call."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether no further execution transition is possible."""
+        return self in _TERMINAL
+
+
+class Speculation(StrEnum):
+    """Speculation state of a tool call (``none`` for calls made on final input)."""
+
+    NONE = "none"
+    SPECULATIVE = "speculative"
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+
+
+_TERMINAL = frozenset({CallState.DONE, CallState.FAILED, CallState.CANCELLED})
+_ALLOWED: dict[CallState, frozenset[CallState]] = {
+    CallState.PENDING: frozenset({CallState.RUNNING, CallState.FAILED, CallState.CANCELLED}),
+    CallState.RUNNING: frozenset({CallState.DONE, CallState.FAILED, CallState.CANCELLED}),
+    CallState.DONE: frozenset(),
+    CallState.FAILED: frozenset(),
+    CallState.CANCELLED: frozenset(),
+}
+_SPEC_ALLOWED: dict[Speculation, frozenset[Speculation]] = {
+    Speculation.NONE: frozenset(),
+    Speculation.SPECULATIVE: frozenset({Speculation.COMMITTED, Speculation.ABORTED}),
+    Speculation.COMMITTED: frozenset(),
+    Speculation.ABORTED: frozenset(),
+}
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise a JSON-able value canonically (sorted keys, no spaces, UTF-8 kept).
+
+    Two argument dicts that mean the same thing give the same string, so the result can key
+    caches and seed the latency model.
+
+    Args:
+        value: Any JSON-serialisable value.
+
+    Returns:
+        The canonical JSON text.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _default_idempotency_key(call_id: str, tool: str, args: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(f"{call_id}\x00{tool}\x00{canonical_json(args)}".encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One tool call and everything known about it.
+
+    Attributes:
+        id: The tool call id (the model's ``tool_call_id``).
+        tool: The tool's name.
+        args: The call's arguments.
+        state: Execution state.
+        speculation: Speculation state.
+        safe: Whether the tool has no side effect (see :mod:`langgraph_speculative.safety`).
+        idempotency_key: A key that identifies this call's side effect across re-runs.
+        depends_on: Ids of calls whose results this call needs.
+        result: The ``ToolMessage`` the call produced (also for handled errors).
+        error: Text of the error, for failed or cancelled calls.
+        created_at: Wall-clock time (``time.time()``) the record was created.
+        started_at: When it started running, if it did.
+        finished_at: When it reached a terminal state, if it did.
+        attempts: How many times it was started.
+    """
+
+    id: str
+    tool: str
+    args: dict[str, Any]
+    state: CallState = CallState.PENDING
+    speculation: Speculation = Speculation.NONE
+    safe: bool = False
+    idempotency_key: str = ""
+    depends_on: tuple[str, ...] = ()
+    result: ToolMessage | None = None
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+
+    @property
+    def may_run(self) -> bool:
+        """Whether the safety rule lets this call run now (unsafe speculative calls wait)."""
+        if self.speculation is Speculation.ABORTED:
+            return False
+        return self.safe or self.speculation is not Speculation.SPECULATIVE
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable snapshot of the record."""
+        return {
+            "id": self.id,
+            "tool": self.tool,
+            "args": self.args,
+            "state": self.state.value,
+            "speculation": self.speculation.value,
+            "safe": self.safe,
+            "idempotency_key": self.idempotency_key,
+            "depends_on": list(self.depends_on),
+            "result": message_to_dict(self.result) if self.result is not None else None,
+            "error": self.error,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallRecord:
+        """Rebuild a record from :meth:`to_dict` output.
+
+        Raises:
+            SpeculativeError: If the data is not a record snapshot.
+        """
+        try:
+            result = data.get("result")
+            message = messages_from_dict([result])[0] if result else None
+            if message is not None and not isinstance(message, ToolMessage):
+                raise TypeError(f"result is a {type(message).__name__}, not a ToolMessage")
+            return cls(
+                id=str(data["id"]),
+                tool=str(data["tool"]),
+                args=dict(data["args"]),
+                state=CallState(data["state"]),
+                speculation=Speculation(data.get("speculation", "none")),
+                safe=bool(data.get("safe", False)),
+                idempotency_key=str(data.get("idempotency_key", "")),
+                depends_on=tuple(data.get("depends_on", ())),
+                result=message,
+                error=data.get("error"),
+                created_at=float(data.get("created_at", 0.0)),
+                started_at=data.get("started_at"),
+                finished_at=data.get("finished_at"),
+                attempts=int(data.get("attempts", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpeculativeError(f"not a call record snapshot: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """A change to the ledger, as its listeners see it.
+
+    Attributes:
+        kind: ``"created"``, ``"state"`` or ``"speculation"``.
+        record: The record after the change.
+    """
+
+    kind: str
+    record: CallRecord
+
+
+LedgerListener = Callable[[LedgerEvent], None]
+
+
+class CallLedger:
+    """The registry of every tool call of a run.
+
+    The ledger is not thread-safe; it is meant to be used from one asyncio event loop (as
+    graph nodes and the executor are).
+    """
+
+    __slots__ = ("_listeners", "_records")
+
+    def __init__(self, records: Sequence[CallRecord] = ()) -> None:
+        self._records: dict[str, CallRecord] = {r.id: r for r in records}
+        self._listeners: list[LedgerListener] = []
+
+    # -- reading -----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[CallRecord]:
+        return iter(self._records.values())
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._records
+
+    def get(self, call_id: str) -> CallRecord:
+        """Return the record of ``call_id``.
+
+        Raises:
+            UnknownCallError: If the ledger holds no such call.
+        """
+        try:
+            return self._records[call_id]
+        except KeyError:
+            raise UnknownCallError(call_id) from None
+
+    def in_state(self, *states: CallState) -> list[CallRecord]:
+        """Return the records in any of ``states``, in creation order."""
+        wanted = set(states)
+        return [r for r in self._records.values() if r.state in wanted]
+
+    def dependents(self, call_id: str) -> list[CallRecord]:
+        """Return every record that depends on ``call_id``, directly or transitively."""
+        found: dict[str, CallRecord] = {}
+        frontier = [call_id]
+        while frontier:
+            current = frontier.pop()
+            for rec in self._records.values():
+                if current in rec.depends_on and rec.id not in found:
+                    found[rec.id] = rec
+                    frontier.append(rec.id)
+        return list(found.values())
+
+    # -- writing -----------------------------------------------------------------------
+    def subscribe(self, listener: LedgerListener) -> Callable[[], None]:
+        """Call ``listener`` on every change; return a function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def create(
+        self,
+        call_id: str,
+        tool: str,
+        args: Mapping[str, Any],
+        *,
+        safe: bool = False,
+        speculative: bool = False,
+        idempotency_key: str | None = None,
+        depends_on: Sequence[str] = (),
+    ) -> CallRecord:
+        """Create a pending record.
+
+        Args:
+            call_id: The tool call id; must be new to this ledger and non-empty.
+            tool: Tool name.
+            args: Arguments (must be a mapping).
+            safe: Whether the tool is side-effect free.
+            speculative: Whether the call was made before the input was final.
+            idempotency_key: Key of the call's side effect; derived from id, tool and
+                arguments when omitted.
+            depends_on: Ids of calls whose results this call needs (must be in the ledger).
+
+        Returns:
+            The new record.
+
+        Raises:
+            SpeculativeError: On an empty or duplicate id, non-mapping args, or a
+                dependency the ledger does not hold.
+        """
+        if not call_id:
+            raise SpeculativeError("a tool call needs a non-empty id")
+        if call_id in self._records:
+            raise SpeculativeError(f"call id {call_id!r} is already in the ledger")
+        if not isinstance(args, Mapping):
+            raise SpeculativeError(
+                f"call {call_id!r}: args must be a mapping, got {type(args).__name__}"
+            )
+        for dep in depends_on:
+            if dep not in self._records:
+                raise UnknownCallError(dep)
+        record = CallRecord(
+            id=call_id,
+            tool=tool,
+            args=dict(args),
+            safe=safe,
+            speculation=Speculation.SPECULATIVE if speculative else Speculation.NONE,
+            idempotency_key=idempotency_key or _default_idempotency_key(call_id, tool, args),
+            depends_on=tuple(depends_on),
+        )
+        self._records[call_id] = record
+        self._emit("created", record)
+        return record
+
+    def transition(
+        self,
+        call_id: str,
+        state: CallState,
+        *,
+        result: ToolMessage | None = None,
+        error: str | None = None,
+    ) -> CallRecord:
+        """Move a record to ``state``.
+
+        Raises:
+            UnknownCallError: If the call is not in the ledger.
+            IllegalTransitionError: If the state machine forbids the move.
+        """
+        record = self.get(call_id)
+        if state not in _ALLOWED[record.state]:
+            raise IllegalTransitionError(call_id, record.state.value, state.value)
+        now = time.time()
+        if state is CallState.RUNNING:
+            record.started_at = now
+            record.attempts += 1
+        else:
+            record.finished_at = now
+        if result is not None:
+            record.result = result
+        if error is not None:
+            record.error = error
+        record.state = state
+        self._emit("state", record)
+        return record
+
+    def set_speculation(self, call_id: str, speculation: Speculation) -> CallRecord:
+        """Commit or abort a speculative call.
+
+        Raises:
+            UnknownCallError: If the call is not in the ledger.
+            IllegalTransitionError: If the call is not speculative (or already settled).
+        """
+        record = self.get(call_id)
+        if speculation not in _SPEC_ALLOWED[record.speculation]:
+            raise IllegalTransitionError(call_id, record.speculation.value, speculation.value)
+        record.speculation = speculation
+        self._emit("speculation", record)
+        return record
+
+    # -- persistence -------------------------------------------------------------------
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Return a JSON-serialisable snapshot of every record."""
+        return [r.to_dict() for r in self._records.values()]
+
+    @classmethod
+    def from_snapshot(cls, data: Sequence[Mapping[str, Any]]) -> CallLedger:
+        """Rebuild a ledger from :meth:`snapshot` output."""
+        return cls([CallRecord.from_dict(item) for item in data])
+
+    def _emit(self, kind: str, record: CallRecord) -> None:
+        if self._listeners:
+            event = LedgerEvent(kind, record)
+            for listener in tuple(self._listeners):
+                listener(event)

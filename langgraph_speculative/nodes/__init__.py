@@ -1,0 +1,5 @@
+"""Drop-in LangGraph nodes and graph factories.
+
+Asynchronous function calling, speculative tool calls and plan reuse land here as their
+issues are built; nothing is exported yet.
+"""
