@@ -48,8 +48,8 @@ def latency_from_args(args: argparse.Namespace) -> object:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every sub-command."""
-    from langgraph_speculative.bench import async_calling
     from langgraph_speculative import demo
+    from langgraph_speculative.bench import async_calling
     from langgraph_speculative.integrations import sim_server
 
     parser = argparse.ArgumentParser(

@@ -7,6 +7,7 @@ application can catch the whole family in one place and still tell the cases apa
 from __future__ import annotations
 
 __all__ = [
+    "CMLSyntaxError",
     "DataFormatError",
     "IllegalTransitionError",
     "ScriptError",
@@ -54,8 +55,11 @@ class UnsafeBeforeCommitError(SpeculativeError):
 
 
 class ScriptError(SpeculativeError):
-    """A scripted model or task script is inconsistent (for example it names a tool the task
-    does not have, or the model was asked for a turn the script cannot give)."""
+    """A scripted model or task script is inconsistent.
+
+    For example it names a tool the task does not have, or the model was asked for a turn
+    the script cannot give.
+    """
 
 
 class StreamFormatError(SpeculativeError):
@@ -77,3 +81,18 @@ class DataFormatError(SpeculativeError):
 
 class ToolTimeoutError(SpeculativeError, TimeoutError):
     """A tool call ran longer than the executor's per-call timeout."""
+
+
+class CMLSyntaxError(StreamFormatError):
+    """The body of a CML ``[CALL] id [HEAD] body [END]`` block cannot be read as a call.
+
+    The body must be ``{"name": ..., "arguments": {...}}`` JSON or a Python-style call of
+    literal arguments (``get_weather(city="Paris")``).
+
+    Attributes:
+        body: The offending body text.
+    """
+
+    def __init__(self, message: str, *, body: str = "") -> None:
+        self.body = body
+        super().__init__(message)

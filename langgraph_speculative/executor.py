@@ -1,9 +1,9 @@
-"""The executor: runs the ledger's tool calls concurrently on asyncio.
+r"""The executor: runs the ledger's tool calls concurrently on asyncio.
 
 One :class:`ToolExecutor` serves every node of a run. It starts a call as soon as the call
 is submitted and its dependencies are done, runs at most ``max_concurrency`` calls at
 once, applies a per-call timeout, cancels on request, and turns tool errors into error
-``ToolMessage``\\ s under the same ``handle_tool_errors`` contract as LangGraph's
+``ToolMessage``\ s under the same ``handle_tool_errors`` contract as LangGraph's
 ``ToolNode``. Every finished call is reported as a :class:`Completion` on an asyncio queue
 (the interrupt queue), in the order the calls finish.
 
@@ -38,11 +38,12 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import UnionType
-from typing import Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
 from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt.tool_node import (
     INVALID_TOOL_NAME_ERROR_TEMPLATE,
     TOOL_CALL_ERROR_TEMPLATE,
@@ -51,25 +52,20 @@ from langgraph.prebuilt.tool_node import (
 )
 from pydantic import ValidationError
 
-from langgraph_speculative.errors import (
-    SpeculativeError,
-    ToolTimeoutError,
-    UnsafeBeforeCommitError,
-)
+from langgraph_speculative.errors import SpeculativeError, ToolTimeoutError
 from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
 from langgraph_speculative.safety import is_safe_tool
 
 __all__ = ["Completion", "ErrorHandler", "ToolExecutor", "result_message_id"]
 
-ErrorHandler = (
-    bool | str | Callable[..., str] | type[Exception] | tuple[type[Exception], ...]
-)
+ErrorHandler = bool | str | Callable[..., str] | type[Exception] | tuple[type[Exception], ...]
 """What to do with a tool's exception; the same contract as ``ToolNode.handle_tool_errors``:
 ``True`` turns every exception into an error ``ToolMessage``; a string is the message; a
 callable maps the exception to the message (only for the exception types its first
 parameter is annotated with); an exception type or tuple of them limits which are handled;
-``False`` handles none. Unhandled exceptions fail the call and are re-raised by
-:meth:`ToolExecutor.wait`."""
+``False`` handles none. Unhandled exceptions (and exceptions the handler itself raises)
+fail the call and are re-raised by :meth:`ToolExecutor.wait`. As in ``ToolNode``, LangGraph
+interrupts (``GraphBubbleUp``) are never handled."""
 
 
 def result_message_id(call_id: str) -> str:
@@ -154,6 +150,11 @@ class ToolExecutor:
         self._futures: dict[str, asyncio.Future[Completion]] = {}
         self._queue: asyncio.Queue[Completion] = asyncio.Queue()
         self._configs: dict[str, RunnableConfig | None] = {}
+        # dependency id -> ids of the calls submitted here that wait for it
+        self._waiting_on: dict[str, list[str]] = {}
+        self._finished_ids: list[str] = []  # finished calls whose dependents are not released
+        self._releasing = False
+        self._unfinished = 0
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -166,19 +167,21 @@ class ToolExecutor:
     async def aclose(self) -> None:
         """Cancel every call still pending or running and wait until none is left."""
         self._closed = True
-        for rec in self.ledger.in_state(CallState.PENDING):
-            if rec.id in self._futures:
-                self._finish_cancelled(rec, "the executor was closed")
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
+        for call_id, future in list(self._futures.items()):
+            if not future.done():
+                self._finish_cancelled(self.ledger.get(call_id), "the executor was closed")
+        while self._tasks:
+            tasks = list(self._tasks.values())
+            for task in tasks:
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for task in tasks:  # a task cancelled before it ever ran has no done-callback yet
+                self._forget_task(task)
 
     @property
     def in_flight(self) -> int:
         """Number of calls submitted and not finished."""
-        return sum(1 for f in self._futures.values() if not f.done())
+        return self._unfinished
 
     # -- submitting ------------------------------------------------------------------
     def submit(
@@ -227,7 +230,10 @@ class ToolExecutor:
             depends_on=depends_on,
         )
         self._futures[call_id] = asyncio.get_running_loop().create_future()
+        self._unfinished += 1
         self._configs[call_id] = config
+        for dep in dict.fromkeys(record.depends_on):
+            self._waiting_on.setdefault(dep, []).append(call_id)
         if tool is None:
             content = INVALID_TOOL_NAME_ERROR_TEMPLATE.format(
                 requested_tool=name, available_tools=", ".join(self.tools_by_name)
@@ -253,14 +259,17 @@ class ToolExecutor:
         """Cancel a pending or running call and, in cascade, every call depending on it.
 
         Finished calls are left as they are.
+
+        Raises:
+            UnknownCallError: If the ledger holds no such call.
         """
         record = self.ledger.get(call_id)
+        if call_id not in self._futures and record.state is not CallState.PENDING:
+            return  # running elsewhere (another executor): not ours to stop
+        self._finish_cancelled(record, reason)
         task = self._tasks.get(call_id)
         if task is not None:
-            self._finish_cancelled(record, reason)
             task.cancel()
-        elif record.state is CallState.PENDING:
-            self._finish_cancelled(record, reason)
 
     # -- waiting ---------------------------------------------------------------------
     async def wait(self, call_id: str) -> ToolMessage:
@@ -300,48 +309,78 @@ class ToolExecutor:
 
     async def completions(self) -> AsyncIterator[Completion]:
         """Yield completions as calls finish, until none is in flight."""
-        while self.in_flight or not self._queue.empty():
+        while self._unfinished or not self._queue.empty():
             yield await self._queue.get()
 
     # -- internals -------------------------------------------------------------------
     def _maybe_start(self, record: CallRecord) -> None:
-        if record.state is not CallState.PENDING or not record.may_run:
+        if (
+            self._closed
+            or record.state is not CallState.PENDING
+            or record.id in self._tasks
+            or record.id not in self._futures
+        ):
             return
+        ready = True
         for dep_id in record.depends_on:
             dep = self.ledger.get(dep_id)
             if dep.state in (CallState.FAILED, CallState.CANCELLED):
+                # also for a held call: it can never run, so it must not stay in flight
                 self._finish_cancelled(record, f"its dependency {dep_id!r} did not succeed")
                 return
-            if dep.state is not CallState.DONE:
-                return  # started when the dependency finishes
-        self._tasks[record.id] = asyncio.create_task(self._run(record), name=f"tool:{record.id}")
+            ready = ready and dep.state is CallState.DONE
+        if not ready or not record.may_run:
+            return  # started when its dependencies finish / when it is committed
+        task = asyncio.create_task(self._run(record), name=f"tool:{record.id}")
+        self._tasks[record.id] = task
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        call_id = task.get_name().removeprefix("tool:")
+        if self._tasks.get(call_id) is task:
+            del self._tasks[call_id]
 
     async def _run(self, record: CallRecord) -> None:
         tool = self.tools_by_name[record.tool]
         try:
             async with self._slots:
+                if record.state is not CallState.PENDING:
+                    return  # finished (cancelled) while it waited for a slot
                 if not record.may_run:  # safety rule enforced here, not only in nodes
-                    raise UnsafeBeforeCommitError(
-                        f"call {record.id!r} to unsafe tool {record.tool!r} is not committed"
-                    )
+                    if record.speculation is Speculation.ABORTED:
+                        self._finish_cancelled(record, "the speculative call was aborted")
+                    # else: an unsafe speculative call stays pending until commit()
+                    return
                 self.ledger.transition(record.id, CallState.RUNNING)
                 message = await self._invoke(tool, record)
             self._finish(record, CallState.DONE, message)
         except asyncio.CancelledError:
-            if not record.state.terminal:
-                self._finish_cancelled(record, "cancelled")
+            self._finish_cancelled(record, "cancelled")
             raise
         except ToolTimeoutError as exc:
             content = TOOL_CALL_ERROR_TEMPLATE.format(error=repr(exc))
             self._finish(record, CallState.FAILED, self._error_message(record, content))
+        except GraphBubbleUp as exc:  # interrupts are never handled, as in ToolNode
+            self._finish(record, CallState.FAILED, None, exc)
         except Exception as exc:  # tool errors: handled per the ToolNode contract
-            if self._handler is not False and isinstance(exc, self._handled):
-                content = _error_content(exc, self._handler)
-                self._finish(record, CallState.FAILED, self._error_message(record, content))
-            else:
+            if not self._handler or not isinstance(exc, self._handled):
                 self._finish(record, CallState.FAILED, None, exc)
+                return
+            try:
+                content = _error_content(exc, self._handler)
+            except Exception as handler_exc:  # the handler re-raised: unhandled, like ToolNode
+                self._finish(record, CallState.FAILED, None, handler_exc)
+            else:
+                self._finish(record, CallState.FAILED, self._error_message(record, content))
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: record it, then go on
+            self._finish(record, CallState.FAILED, None, exc)
+            raise
         finally:
-            self._tasks.pop(record.id, None)
+            # at once, not in the done-callback: a commit() racing the callback would
+            # otherwise see a task and not start a held call
+            task = asyncio.current_task()
+            if task is not None:
+                self._forget_task(task)
 
     async def _invoke(self, tool: BaseTool, record: CallRecord) -> ToolMessage:
         call = ToolCall(name=record.tool, args=record.args, id=record.id, type="tool_call")
@@ -357,18 +396,19 @@ class ToolExecutor:
                 ) from exc
             raise
         except ValidationError as exc:
-            raise ToolInvocationError(record.tool, exc, record.args) from exc
+            # the same text as ToolNode's: one "loc: msg" line per argument error
+            errors = [e for e in exc.errors() if e["loc"]]
+            raise ToolInvocationError(record.tool, exc, record.args, errors) from exc
         if isinstance(out, ToolMessage):
             message = out
+            message.content = _content(out.content)  # normalised as ToolNode does
         elif hasattr(out, "goto") and hasattr(out, "update"):
             raise SpeculativeError(
                 f"tool {record.tool!r} returned a Command; the executor only runs tools "
                 "that return content"
             )
         else:
-            message = ToolMessage(
-                content=msg_content_output(out), tool_call_id=record.id, name=record.tool
-            )
+            message = ToolMessage(content=_content(out), tool_call_id=record.id, name=record.tool)
         message.id = result_message_id(record.id)
         message.name = message.name or record.tool
         return message
@@ -403,17 +443,31 @@ class ToolExecutor:
         if text is None and state is CallState.FAILED and message is not None:
             text = str(message.content)
         self.ledger.transition(record.id, state, result=message, error=text)
-        done = Completion(record, message, error)
+        self._configs.pop(record.id, None)
         future = self._futures.get(record.id)
         if future is not None and not future.done():
+            done = Completion(record, message, error)
             future.set_result(done)
-        self._queue.put_nowait(done)
-        self._release_dependents(record)
+            self._unfinished -= 1
+            self._queue.put_nowait(done)
+        self._release_dependents(record.id)
 
-    def _release_dependents(self, finished: CallRecord) -> None:
-        for rec in self.ledger.in_state(CallState.PENDING):
-            if finished.id in rec.depends_on and rec.id in self._futures:
-                self._maybe_start(rec)
+    def _release_dependents(self, finished_id: str) -> None:
+        """Start (or cancel, in cascade) the calls waiting on ``finished_id``.
+
+        Uses the dependency index, so a finish costs O(its dependents), and a worklist
+        instead of recursion, so a long chain of cancellations cannot overflow the stack.
+        """
+        self._finished_ids.append(finished_id)
+        if self._releasing:
+            return  # the outer call drains the worklist
+        self._releasing = True
+        try:
+            while self._finished_ids:
+                for call_id in self._waiting_on.pop(self._finished_ids.pop(), ()):
+                    self._maybe_start(self.ledger.get(call_id))
+        finally:
+            self._releasing = False
 
 
 def _handled_types(flag: ErrorHandler) -> tuple[type[BaseException], ...]:
@@ -427,8 +481,10 @@ def _handled_types(flag: ErrorHandler) -> tuple[type[BaseException], ...]:
 
 
 def _annotated_exception_types(handler: Callable[..., str]) -> tuple[type[BaseException], ...]:
-    """The exception types a handler's first parameter is annotated with (``Exception``
-    when it has no annotation), as ``ToolNode`` infers them."""
+    """Return the exception types a handler's first parameter is annotated with.
+
+    ``Exception`` when it has no annotation, as ``ToolNode`` infers them.
+    """
     params = list(inspect.signature(handler).parameters.values())
     if not params:
         return (Exception,)
@@ -438,12 +494,17 @@ def _annotated_exception_types(handler: Callable[..., str]) -> tuple[type[BaseEx
     if hint is None:
         return (Exception,)
     members = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
-    if not all(isinstance(m, type) and issubclass(m, BaseException) for m in members):
+    if not all(isinstance(m, type) and issubclass(m, Exception) for m in members):
         raise ValueError(
             "an error handler's first parameter must be annotated with exception types, "
             f"got {hint!r}"
         )
     return tuple(members)
+
+
+def _content(output: object) -> str | list[str | dict[Any, Any]]:
+    """``ToolNode``'s content normalisation (``msg_content_output``), typed for ``ToolMessage``."""
+    return cast("str | list[str | dict[Any, Any]]", msg_content_output(output))
 
 
 def _error_content(exc: Exception, flag: ErrorHandler) -> str:
@@ -452,6 +513,6 @@ def _error_content(exc: Exception, flag: ErrorHandler) -> str:
     if isinstance(flag, str):
         return flag
     if callable(flag):
-        return str(flag(exc))
+        handler = cast("Callable[[Exception], object]", flag)
+        return str(handler(exc))
     raise ValueError(f"unsupported handle_tool_errors value: {flag!r}")
-

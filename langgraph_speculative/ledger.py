@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from typing import Any
 from langchain_core.messages import ToolMessage, message_to_dict, messages_from_dict
 
 from langgraph_speculative.errors import IllegalTransitionError, SpeculativeError, UnknownCallError
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "CallLedger",
@@ -107,8 +110,28 @@ def canonical_json(value: Any) -> str:
 
 
 def _default_idempotency_key(call_id: str, tool: str, args: Mapping[str, Any]) -> str:
-    digest = hashlib.sha256(f"{call_id}\x00{tool}\x00{canonical_json(args)}".encode())
+    try:
+        text = canonical_json(args)
+    except (TypeError, ValueError):  # not JSON-able (a set, a datetime, ...): still a key
+        text = json.dumps(args, sort_keys=True, separators=(",", ":"), default=repr)
+    digest = hashlib.sha256(f"{call_id}\x00{tool}\x00{text}".encode())
     return digest.hexdigest()[:32]
+
+
+def _opt_float(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key} must be a number or null, got {type(value).__name__}")
+    return float(value)
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{key} must be a non-empty string, got {value!r}")
+    return value
 
 
 @dataclass(slots=True)
@@ -159,7 +182,7 @@ class CallRecord:
         return {
             "id": self.id,
             "tool": self.tool,
-            "args": self.args,
+            "args": dict(self.args),
             "state": self.state.value,
             "speculation": self.speculation.value,
             "safe": self.safe,
@@ -181,27 +204,46 @@ class CallRecord:
             SpeculativeError: If the data is not a record snapshot.
         """
         try:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"a record snapshot is a mapping, got {type(data).__name__}")
             result = data.get("result")
-            message = messages_from_dict([result])[0] if result else None
+            message = messages_from_dict([result])[0] if result is not None else None
             if message is not None and not isinstance(message, ToolMessage):
                 raise TypeError(f"result is a {type(message).__name__}, not a ToolMessage")
+            args = data["args"]
+            if not isinstance(args, Mapping):
+                raise TypeError(f"args must be a mapping, got {type(args).__name__}")
+            depends_on = data.get("depends_on", ())
+            if isinstance(depends_on, str) or not all(isinstance(d, str) and d for d in depends_on):
+                raise TypeError(f"depends_on must be a list of call ids, got {depends_on!r}")
+            safe = data.get("safe", False)
+            if not isinstance(safe, bool):
+                raise TypeError(f"safe must be a boolean, got {safe!r}")
+            key = data.get("idempotency_key", "")
+            error = data.get("error")
+            if not isinstance(key, str) or (error is not None and not isinstance(error, str)):
+                raise TypeError("idempotency_key and error must be strings")
+            attempts = data.get("attempts", 0)
+            if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+                raise TypeError(f"attempts must be a non-negative integer, got {attempts!r}")
+            created_at = _opt_float(data, "created_at")
             return cls(
-                id=str(data["id"]),
-                tool=str(data["tool"]),
-                args=dict(data["args"]),
+                id=_text(data, "id"),
+                tool=_text(data, "tool"),
+                args=dict(args),
                 state=CallState(data["state"]),
                 speculation=Speculation(data.get("speculation", "none")),
-                safe=bool(data.get("safe", False)),
-                idempotency_key=str(data.get("idempotency_key", "")),
-                depends_on=tuple(data.get("depends_on", ())),
+                safe=safe,
+                idempotency_key=key,
+                depends_on=tuple(depends_on),
                 result=message,
-                error=data.get("error"),
-                created_at=float(data.get("created_at", 0.0)),
-                started_at=data.get("started_at"),
-                finished_at=data.get("finished_at"),
-                attempts=int(data.get("attempts", 0)),
+                error=error,
+                created_at=0.0 if created_at is None else created_at,
+                started_at=_opt_float(data, "started_at"),
+                finished_at=_opt_float(data, "finished_at"),
+                attempts=attempts,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise SpeculativeError(f"not a call record snapshot: {exc}") from exc
 
 
@@ -261,22 +303,40 @@ class CallLedger:
         return [r for r in self._records.values() if r.state in wanted]
 
     def dependents(self, call_id: str) -> list[CallRecord]:
-        """Return every record that depends on ``call_id``, directly or transitively."""
-        found: dict[str, CallRecord] = {}
+        """Return every record that depends on ``call_id``, directly or transitively.
+
+        The records come in creation order; ``call_id`` itself is never among them.
+        """
+        direct: dict[str, list[str]] = {}
+        for rec in self._records.values():
+            for dep in rec.depends_on:
+                direct.setdefault(dep, []).append(rec.id)
+        found = {call_id}
         frontier = [call_id]
         while frontier:
-            current = frontier.pop()
-            for rec in self._records.values():
-                if current in rec.depends_on and rec.id not in found:
-                    found[rec.id] = rec
-                    frontier.append(rec.id)
-        return list(found.values())
+            for child in direct.get(frontier.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    frontier.append(child)
+        return [r for r in self._records.values() if r.id in found and r.id != call_id]
 
     # -- writing -----------------------------------------------------------------------
     def subscribe(self, listener: LedgerListener) -> Callable[[], None]:
-        """Call ``listener`` on every change; return a function that unsubscribes it."""
+        """Call ``listener`` on every change; return a function that unsubscribes it.
+
+        The ledger has already changed when a listener runs; an exception a listener raises
+        is logged and does not stop the other listeners or undo the change. Unsubscribing
+        twice is harmless.
+        """
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        subscribed = [True]
+
+        def unsubscribe() -> None:
+            if subscribed[0]:
+                subscribed[0] = False
+                self._listeners.remove(listener)
+
+        return unsubscribe
 
     def create(
         self,
@@ -315,6 +375,10 @@ class CallLedger:
         if not isinstance(args, Mapping):
             raise SpeculativeError(
                 f"call {call_id!r}: args must be a mapping, got {type(args).__name__}"
+            )
+        if isinstance(depends_on, str):
+            raise SpeculativeError(
+                f"call {call_id!r}: depends_on must be a sequence of call ids, not a string"
             )
         for dep in depends_on:
             if dep not in self._records:
@@ -384,11 +448,27 @@ class CallLedger:
 
     @classmethod
     def from_snapshot(cls, data: Sequence[Mapping[str, Any]]) -> CallLedger:
-        """Rebuild a ledger from :meth:`snapshot` output."""
-        return cls([CallRecord.from_dict(item) for item in data])
+        """Rebuild a ledger from :meth:`snapshot` output.
+
+        Raises:
+            SpeculativeError: If the data is not a ledger snapshot (not a list of record
+                snapshots, or two records share an id).
+        """
+        if isinstance(data, str | bytes | Mapping) or not isinstance(data, Sequence):
+            raise SpeculativeError(
+                f"not a ledger snapshot: expected a list of records, got {type(data).__name__}"
+            )
+        records = [CallRecord.from_dict(item) for item in data]
+        ids = {r.id for r in records}
+        if len(ids) != len(records):
+            raise SpeculativeError("not a ledger snapshot: two records share an id")
+        return cls(records)
 
     def _emit(self, kind: str, record: CallRecord) -> None:
         if self._listeners:
             event = LedgerEvent(kind, record)
             for listener in tuple(self._listeners):
-                listener(event)
+                try:
+                    listener(event)
+                except Exception:
+                    _log.exception("ledger listener %r failed on a %s event", listener, kind)

@@ -59,4 +59,4 @@ def is_safe_tool(tool: BaseTool) -> bool:
     Returns:
         ``True`` only if the tool carries an explicit safe label.
     """
-    return bool((tool.metadata or {}).get(SAFE_METADATA_KEY, False))
+    return (tool.metadata or {}).get(SAFE_METADATA_KEY) is True

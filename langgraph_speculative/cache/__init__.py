@@ -1,3 +1,5 @@
-"""Plan-reuse cache: intent classification, parameter stripping, embedders, structured
-plans and vector back-ends. Not built yet; nothing is exported.
+"""Plan-reuse cache (AgentReuse): not built yet; nothing is exported.
+
+Intent classification, parameter stripping, embedders, structured plans and vector
+back-ends will live here.
 """

@@ -1,7 +1,7 @@
 """A scripted, streaming chat model for tests, the demo and the benchmarks.
 
 :class:`ScriptedChatModel` is a LangChain ``BaseChatModel`` that plays a script: either a
-fixed list of :class:`ModelTurn`\\ s (turn *k* answers the request that follows *k*
+fixed list of :class:`ModelTurn` objects (turn *k* answers the request that follows *k*
 earlier AI messages) or a *responder*, a function from the conversation so far to the next
 turn. It streams text and OpenAI-style ``tool_call_chunks`` (first chunk: id and name;
 then argument fragments) paced by a :class:`~.latency.LatencyModel`: time to first token,
@@ -69,6 +69,7 @@ __all__ = [
     "Responder",
     "ScriptedChatModel",
     "StreamPiece",
+    "finish_reason",
     "plan_stream",
 ]
 
@@ -160,6 +161,11 @@ def plan_stream(turn: ModelTurn) -> list[StreamPiece]:
             used += count_tokens(frag)
             pieces.append(StreamPiece(tokens=used, tool_index=index, args=frag))
     return pieces
+
+
+def finish_reason(turn: ModelTurn) -> str:
+    """The OpenAI ``finish_reason`` of ``turn``: ``tool_calls`` if it calls tools, else ``stop``."""
+    return "tool_calls" if turn.tool_calls else "stop"
 
 
 def _piece_chunk(piece: StreamPiece) -> AIMessageChunk:
@@ -267,18 +273,24 @@ class ScriptedChatModel(BaseChatModel):
         tpot = self.latency.tpot_ms
         for piece in plan_stream(turn):
             yield piece.tokens * tpot, _piece_chunk(piece)
-        finish = "tool_calls" if turn.tool_calls else "stop"
+        # As ChatOpenAI streams an OpenAI response with ``include_usage``: a chunk with the
+        # finish reason, then a separate chunk with the usage (the wire's ``choices: []``).
         tokens = turn.output_tokens
         yield (
             tokens * tpot,
             AIMessageChunk(
                 content="",
-                response_metadata={"finish_reason": finish, "model_name": self.model_name},
-                usage_metadata={
-                    "input_tokens": 0,
-                    "output_tokens": tokens,
-                    "total_tokens": tokens,
+                response_metadata={
+                    "finish_reason": finish_reason(turn),
+                    "model_name": self.model_name,
                 },
+            ),
+        )
+        yield (
+            tokens * tpot,
+            AIMessageChunk(
+                content="",
+                usage_metadata={"input_tokens": 0, "output_tokens": tokens, "total_tokens": tokens},
             ),
         )
 

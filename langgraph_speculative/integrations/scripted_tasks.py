@@ -5,7 +5,9 @@ calls a correct agent makes, with their dependencies (a call that needs another 
 result lists it in ``depends_on``). :class:`TaskResponder` turns a task into model
 behaviour: given the conversation so far, it emits the calls that are *ready* (not yet
 made, all dependencies answered), one per turn (``sequential``, ReAct) or all at once
-(``parallel``), then a final answer once every result is in.
+(``parallel``), then a final answer once every result is in. The ``async`` policy is the
+AsyncLM model: it emits every ready call, writes a trap (``[TRAP][END]``) when it can only
+wait for results, and never treats a pending-result placeholder as a result.
 
 Example:
     ```python
@@ -34,12 +36,14 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall, ToolMessage
 
+from langgraph_speculative.cml import TRAP_BLOCK
 from langgraph_speculative.errors import ScriptError
 from langgraph_speculative.integrations.scripted_model import ModelTurn
+from langgraph_speculative.interrupts import is_pending_placeholder
 
-__all__ = ["PlannedCall", "ScriptedTask", "TaskResponder"]
+__all__ = ["Order", "PlannedCall", "Policy", "ScriptedTask", "TaskResponder"]
 
-Policy = Literal["sequential", "parallel"]
+Policy = Literal["sequential", "parallel", "async"]
 Order = Literal["script", "longest_first"]
 
 
@@ -149,7 +153,8 @@ class TaskResponder:
     Args:
         task: The task.
         policy: ``sequential`` emits one ready call per turn (ReAct); ``parallel`` emits
-            every ready call in one turn.
+            every ready call in one turn; ``async`` emits every ready call and traps
+            (instead of failing) when it can only wait.
         order: ``script`` keeps the task's call order among ready calls; ``longest_first``
             emits the longest expected call first (needs ``expected_ms``).
         expected_ms: Expected duration of a call (for ``longest_first``).
@@ -167,8 +172,8 @@ class TaskResponder:
         order: Order = "script",
         expected_ms: Callable[[PlannedCall], float] | None = None,
     ) -> None:
-        if policy not in ("sequential", "parallel"):
-            raise ValueError(f"unknown policy {policy!r}; choose sequential or parallel")
+        if policy not in ("sequential", "parallel", "async"):
+            raise ValueError(f"unknown policy {policy!r}; choose sequential, parallel or async")
         if order not in ("script", "longest_first"):
             raise ValueError(f"unknown order {order!r}; choose script or longest_first")
         if order == "longest_first" and expected_ms is None:
@@ -186,7 +191,11 @@ class TaskResponder:
         for m in messages:
             if isinstance(m, AIMessage):
                 made.update(self._ids[tc["id"]] for tc in m.tool_calls if tc["id"] in self._ids)
-            elif isinstance(m, ToolMessage) and m.tool_call_id in self._ids:
+            elif (
+                isinstance(m, ToolMessage)
+                and m.tool_call_id in self._ids
+                and not is_pending_placeholder(m)
+            ):
                 answered.add(self._ids[m.tool_call_id])
         return made, answered
 
@@ -205,16 +214,32 @@ class TaskResponder:
         """Return the next turn for ``messages``.
 
         Raises:
-            ScriptError: If the model is asked to go on while no call is ready and results
-                it needs are missing (a synchronous agent never does that).
+            ScriptError: If a synchronous policy is asked to go on while no call is ready
+                and results it needs are missing (a synchronous agent never does that).
         """
         made, answered = self.progress(messages)
         ready = self.ready(made, answered)
         if ready:
             chosen = ready[:1] if self.policy == "sequential" else ready
             return ModelTurn(tool_calls=tuple(self.task.tool_call(c) for c in chosen))
+        return self._wait_or_answer(made, answered)
+
+    def next_action(self, messages: Sequence[BaseMessage]) -> ModelTurn:
+        """Return the next *step* of an interruptible session: one call, a trap, or the answer.
+
+        A session asks again after every step, so results injected meanwhile count.
+        """
+        made, answered = self.progress(messages)
+        ready = self.ready(made, answered)
+        if ready:
+            return ModelTurn(tool_calls=(self.task.tool_call(ready[0]),))
+        return self._wait_or_answer(made, answered)
+
+    def _wait_or_answer(self, made: set[str], answered: set[str]) -> ModelTurn:
         missing = sorted(made - answered)
         if missing or len(made) < len(self.task.calls):
+            if self.policy == "async":
+                return ModelTurn(text=TRAP_BLOCK)
             raise ScriptError(
                 f"task {self.task.id!r}: the model was asked to continue while results of "
                 f"calls {missing} are missing"

@@ -1,0 +1,93 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from langgraph_speculative.cli import main
+from langgraph_speculative.demo import demo_tasks
+
+
+def test_demo_tasks_are_valid() -> None:
+    tasks = demo_tasks()
+    assert len(tasks) == 6
+    assert all(len(t.calls) >= 2 for t in tasks)
+
+
+def test_demo_runs_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "demo",
+            "--ttft-ms",
+            "5",
+            "--tpot-ms",
+            "0.2",
+            "--tool-ms",
+            "2:10",
+            "--no-progress",
+            "--plot",
+            str(tmp_path / "t.png"),
+            "--json",
+            str(tmp_path / "d.json"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "sync_parallel" in out
+    assert (tmp_path / "t.png").stat().st_size > 1000
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["calls"]["lost"] == 0 and doc["calls"]["duplicated"] == 0
+
+
+def test_bad_flag_values_give_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--tool-ms", "fast", "--no-progress"]) == 2
+    assert "tool latency must be LO:HI" in capsys.readouterr().err
+    assert main(["demo", "--ttft-ms", "-1", "--no-progress"]) == 2
+    assert "ttft_ms" in capsys.readouterr().err
+    assert main(["demo", "--plot", "x.png", "--plot-task", "nope", "--no-progress"]) == 2
+
+
+def test_bench_async_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "bench",
+            "async",
+            "--data",
+            str(tmp_path / "no.json"),
+            "--answers",
+            str(tmp_path / "no.json"),
+        ]
+    )
+    assert code == 2
+    assert "no.json" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_bench_async_on_bfcl(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    code = main(
+        [
+            "bench",
+            "async",
+            "--data",
+            str(shared_data / "bfcl/BFCL_v4_parallel.json"),
+            "--answers",
+            str(shared_data / "bfcl/possible_answer/BFCL_v4_parallel.json"),
+            "--limit",
+            "6",
+            "--ttft-ms",
+            "3",
+            "--tpot-ms",
+            "0.1",
+            "--tool-ms",
+            "1:5",
+            "--via-http",
+            "--no-progress",
+            "--json",
+            str(out),
+        ]
+    )
+    doc = json.loads(out.read_text())
+    assert code == 0, doc
+    assert doc["tasks"] == 6
+    assert doc["calls"]["lost"] == 0 and doc["calls"]["duplicated"] == 0
+    assert doc["via_http"]["calls_identical"] is True
