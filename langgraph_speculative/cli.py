@@ -26,6 +26,22 @@ def add_latency_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--tool-ms", default="30:500", help="tool latency LO:HI in ms")
     group.add_argument("--seed", type=int, default=0)
+    group.add_argument(
+        "--estimate-noise",
+        type=_noise,
+        default=0.5,
+        help="how well the simulated model knows each call's duration: log-normal sigma of "
+        "its estimates (0: exact; 'none': no per-call knowledge, task order)",
+    )
+
+
+def _noise(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"estimate noise must be >= 0 or 'none', got {text}")
+    return value
 
 
 def latency_from_args(args: argparse.Namespace) -> object:

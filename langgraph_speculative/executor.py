@@ -243,6 +243,29 @@ class ToolExecutor:
             self._maybe_start(record)
         return record
 
+    def reject(self, call_id: str, tool: str | None, reason: str) -> CallRecord:
+        """Record a call that cannot run (for example its arguments could not be parsed).
+
+        The call is entered in the ledger as failed, answered with an error ``ToolMessage``
+        carrying ``reason``, and reported as a completion like any other.
+
+        Args:
+            call_id: The call's id.
+            tool: The tool name, if the model wrote one.
+            reason: What was wrong, shown to the model.
+
+        Raises:
+            SpeculativeError: If the executor is closed or the id is already in the ledger.
+        """
+        if self._closed:
+            raise SpeculativeError("the executor is closed")
+        record = self.ledger.create(call_id, tool or "", {})
+        self._futures[call_id] = asyncio.get_running_loop().create_future()
+        self._unfinished += 1
+        content = TOOL_CALL_ERROR_TEMPLATE.format(error=reason)
+        self._finish(record, CallState.FAILED, self._error_message(record, content))
+        return record
+
     def commit(self, call_id: str) -> CallRecord:
         """Commit a speculative call; a held unsafe call starts now."""
         record = self.ledger.set_speculation(call_id, Speculation.COMMITTED)

@@ -70,8 +70,10 @@ def pending_placeholder(call_id: str, tool: str) -> ToolMessage:
 
 
 def is_pending_placeholder(message: BaseMessage) -> bool:
-    """Tell whether ``message`` is a pending-result placeholder (also after a round trip
-    through an HTTP API, where only the content survives)."""
+    """Tell whether ``message`` is a pending-result placeholder.
+
+    Recognised by content, so also after a round trip through an HTTP API.
+    """
     return isinstance(message, ToolMessage) and message.content == PENDING_CONTENT
 
 
@@ -117,9 +119,11 @@ class LatencyEstimator:
     _tool_ms: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def for_tools(cls, tools: Sequence[BaseTool], **kwargs: float) -> LatencyEstimator:
+    def for_tools(
+        cls, tools: Sequence[BaseTool], *, ttft_ms: float = 500.0, default_tool_ms: float = 200.0
+    ) -> LatencyEstimator:
         """Seed estimates from the tools' ``expected_ms`` metadata."""
-        est = cls(**kwargs)
+        est = cls(ttft_ms=ttft_ms, default_tool_ms=default_tool_ms)
         for t in tools:
             value = (t.metadata or {}).get("expected_ms")
             if isinstance(value, int | float) and value >= 0:

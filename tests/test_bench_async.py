@@ -45,13 +45,20 @@ async def test_baselines_run_every_call_once() -> None:
     result = await run_benchmark(tasks, lat, progress_bar=False)
     doc = result.document()
     assert doc["tasks"] == 2
-    assert doc["calls"] == {"expected": 8, "executed": 8, "duplicated": 0, "lost": 0}
-    assert set(doc["modes"]) == {"sync", "sync_parallel"}
+    assert doc["calls"] == {"expected": 16, "executed": 16, "duplicated": 0, "lost": 0}
+    assert set(doc["modes"]) == {"sync", "sync_parallel", "async_stateless", "async_interruptible"}
     for stats in doc["modes"].values():
         assert set(stats) == {"mean_ms", "p50_ms", "p90_ms"}
-    assert "sync_parallel_vs_sync" in doc["speedup"]
-    # sync makes one model request per call plus the answer; parallel one per round
-    assert doc["model_requests"] == {"sync": 4 + 2, "sync_parallel": 2 + 2}
+    assert {"sync_parallel_vs_sync", "async_interruptible_vs_sync_parallel"} <= set(doc["speedup"])
+    # sync makes one model request per call plus the answer; parallel one per round;
+    # an interruptible session is one request per task
+    assert doc["model_requests"] == {
+        "sync": 4 + 2,
+        "sync_parallel": 2 + 2,
+        "async_stateless": 2 + 2,
+        "async_interruptible": 2,
+    }
+    assert 0 < doc["efficiency"] <= 1.05
     assert doc["failures"] == []
     json.dumps(doc)
     assert "sync_parallel" in result.table()
@@ -61,7 +68,15 @@ async def test_via_http_executes_the_same_calls() -> None:
     tasks = [_task("p", ["a", "b"]), _task("q", ["x", "y", "z"])]
     result = await run_benchmark(tasks, LatencyModel.zero(), via_http=True, progress_bar=False)
     doc = result.document()
-    assert set(doc["modes"]) == {"sync", "sync_parallel", "sync@http", "sync_parallel@http"}
+    assert set(doc["modes"]) == {
+        "sync",
+        "sync_parallel",
+        "async_stateless",
+        "async_interruptible",
+        "sync@http",
+        "sync_parallel@http",
+        "async_stateless@http",
+    }
     assert doc["via_http"] == {"calls_identical": True, "mismatches": []}
     assert doc["calls"]["lost"] == 0 and doc["calls"]["duplicated"] == 0
 
@@ -90,3 +105,29 @@ async def test_a_failing_run_is_reported_not_fatal() -> None:
     result = await run_benchmark([task], LatencyModel.zero(), modes=["sync"], progress_bar=False)
     doc = result.document()
     assert doc["calls"]["lost"] == 1
+
+
+async def test_overhead_is_measured_against_a_bare_run() -> None:
+    tasks = [_task("p", ["a", "b", "c"]), _task("q", ["x", "y"])]
+    result = await run_benchmark(
+        tasks,
+        LatencyModel.zero(),
+        modes=["sync_parallel", "async_interruptible"],
+        progress_bar=False,
+        overhead_tasks=2,
+    )
+    doc = result.document()
+    per_call = doc["us_per_call_at_zero_latency"]
+    assert set(per_call) == {"bare", "sync_parallel", "async_interruptible"}
+    assert doc["overhead_us_per_call"] == per_call["async_interruptible"] - per_call["bare"]
+
+
+async def test_multi_step_chains_respect_dependencies() -> None:
+    task = _task("chain", ["a", "b", "c"], chain=True)
+    lat = LatencyModel(ttft_ms=1, tpot_ms=0.05, tool_lo_ms=1, tool_hi_ms=3)
+    result = await run_benchmark([task], lat, progress_bar=False)
+    for mode in result.modes:
+        run = result.runs[("chain", mode)]
+        assert run.error is None, (mode, run.error)
+        # a chain runs its calls in order, each after the one before finished
+        assert [cid for cid, _, _ in run.calls] == [f"call_chain_{i}" for i in range(3)]

@@ -8,6 +8,11 @@ modes run side by side in one process on the same tasks, tools and latency model
 - ``sync``: one call per model turn (ReAct), stock ``create_agent``.
 - ``sync_parallel``: every ready call in one turn, stock ``create_agent`` whose
   ``ToolNode`` runs them in parallel: what an existing LangGraph app does today.
+- ``async_stateless``: this project's :func:`~langgraph_speculative.nodes.create_async_agent`
+  on a chat-completions back-end: calls start the moment they are complete in the stream;
+  results reach the model in the next request, batched.
+- ``async_interruptible``: the same node on an interruptible back-end: results are
+  injected into the running generation; a trap waits only when nothing is ready.
 
 With ``--via-http`` each mode also runs through the real ``ChatOpenAI`` client against the
 simulated OpenAI-compatible server (modes ``sync@http``, ``sync_parallel@http``), and the
@@ -35,7 +40,7 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,7 @@ from langchain_core.runnables import RunnableConfig
 
 from langgraph_speculative.bench.report import format_table, progress, summarize, write_json
 from langgraph_speculative.errors import SpeculativeError
-from langgraph_speculative.integrations.latency import LatencyModel
+from langgraph_speculative.integrations.latency import Backend, LatencyModel
 from langgraph_speculative.integrations.scripted_model import ModelTurn, ScriptedChatModel
 from langgraph_speculative.integrations.scripted_tasks import Policy, ScriptedTask, TaskResponder
 from langgraph_speculative.ledger import canonical_json
@@ -54,10 +59,12 @@ from langgraph_speculative.timeline import Span, TimelineRecorder
 
 __all__ = [
     "BASELINE_MODES",
+    "MODES",
     "BenchResult",
     "TaskRun",
     "add_arguments",
     "ideal_ms",
+    "measure_overhead",
     "run",
     "run_benchmark",
 ]
@@ -65,7 +72,16 @@ __all__ = [
 BASELINE_MODES: tuple[str, ...] = ("sync", "sync_parallel")
 """The modes built from stock LangGraph."""
 
-_POLICY: dict[str, Policy] = {"sync": "sequential", "sync_parallel": "parallel"}
+MODES: tuple[str, ...] = (*BASELINE_MODES, "async_stateless", "async_interruptible")
+"""Every mode, in report order."""
+
+_POLICY: dict[str, Policy] = {
+    "sync": "sequential",
+    "sync_parallel": "parallel",
+    "async_stateless": "async",
+    "async_interruptible": "async",
+}
+_HTTP_MODES = ("sync", "sync_parallel", "async_stateless")  # an HTTP API is stateless
 _HTTP = "@http"
 
 
@@ -130,6 +146,9 @@ class BenchResult:
         runs: ``(task id, mode)`` to the run.
         latency: The latency model.
         ideal: Task id to :func:`ideal_ms`.
+        overhead_us: Mode (and ``bare``) to time per call (µs) at zero latency; see
+            :func:`measure_overhead`.
+        estimate_noise: How well the simulated model knew each call's duration.
     """
 
     tasks: list[ScriptedTask]
@@ -137,6 +156,8 @@ class BenchResult:
     runs: dict[tuple[str, str], TaskRun]
     latency: LatencyModel
     ideal: dict[str, float]
+    overhead_us: dict[str, float] = field(default_factory=dict)
+    estimate_noise: float | None = 0.5
 
     def failures(self) -> list[TaskRun]:
         """Runs that ended in an error."""
@@ -196,10 +217,27 @@ class BenchResult:
                 "prefill_ms_per_1k": self.latency.prefill_ms_per_1k,
                 "tool_ms": [self.latency.tool_lo_ms, self.latency.tool_hi_ms],
                 "seed": self.latency.seed,
+                "estimate_noise": self.estimate_noise,
             },
             "modes": modes,
             "speedup": speedup,
             "ideal_ms": sum(self.ideal[t.id] for t in ok) / len(ok) if ok else None,
+            "efficiency": (
+                sum(self.ideal[t.id] / self.runs[(t.id, "async_interruptible")].ms for t in ok)
+                / len(ok)
+                if ok and "async_interruptible" in self.modes
+                else None
+            ),
+            "overhead_us_per_call": (
+                max(
+                    v - self.overhead_us["bare"]
+                    for m, v in self.overhead_us.items()
+                    if m.startswith("async")
+                )
+                if any(m.startswith("async") for m in self.overhead_us)
+                else None
+            ),
+            "us_per_call_at_zero_latency": dict(self.overhead_us),
             "calls": self.call_counts(),
             "calls_by_mode": {m: self.call_counts(m) for m in self.modes},
             "model_requests": {
@@ -227,11 +265,8 @@ class BenchResult:
                     f"{stats['mean_ms']:.0f}" if stats else "-",
                     f"{stats['p50_ms']:.0f}" if stats else "-",
                     f"{stats['p90_ms']:.0f}" if stats else "-",
-                    f"{doc['speedup'][f'{m}_vs_sync']:.2f}x"
-                    if f"{m}_vs_sync" in doc["speedup"]
-                    else "1.00x"
-                    if m == "sync"
-                    else "-",
+                    _ratio(doc["speedup"], m, "sync"),
+                    _ratio(doc["speedup"], m, "sync_parallel"),
                     str(doc["model_requests"][m]),
                     f"{counts['executed']}/{counts['expected']}",
                     str(counts["duplicated"]),
@@ -244,6 +279,7 @@ class BenchResult:
             "p50 ms",
             "p90 ms",
             "vs sync",
+            "vs sync_par",
             "requests",
             "calls",
             "dup",
@@ -252,6 +288,16 @@ class BenchResult:
         lines = [format_table(head, rows)]
         if doc["ideal_ms"] is not None:
             lines.append(f"ideal (critical path) mean: {doc['ideal_ms']:.0f} ms")
+        if doc["efficiency"] is not None:
+            lines.append(f"efficiency (ideal / async_interruptible): {doc['efficiency']:.3f}")
+        if self.overhead_us:
+            parts = ", ".join(f"{m} {v:.0f}" for m, v in self.overhead_us.items())
+            lines.append(f"µs per call at zero latency: {parts}")
+        if doc["overhead_us_per_call"] is not None:
+            lines.append(
+                f"framework overhead (async modes minus bare): "
+                f"{doc['overhead_us_per_call']:.0f} µs per call"
+            )
         if "via_http" in doc:
             same = doc["via_http"]["calls_identical"]
             lines.append(f"via HTTP (real ChatOpenAI): calls identical to in-process: {same}")
@@ -260,8 +306,19 @@ class BenchResult:
         return "\n".join(lines)
 
 
+def _ratio(speedup: Mapping[str, float], mode: str, ref: str) -> str:
+    if mode == ref:
+        return "1.00x"
+    value = speedup.get(f"{mode}_vs_{ref}")
+    return f"{value:.2f}x" if value is not None else "-"
+
+
 def _make_model(
-    task: ScriptedTask, mode: str, latency: LatencyModel, base_url: str | None
+    task: ScriptedTask,
+    mode: str,
+    latency: LatencyModel,
+    base_url: str | None,
+    estimate_noise: float | None,
 ) -> BaseChatModel:
     policy = _POLICY[mode.removesuffix(_HTTP)]
     if mode.endswith(_HTTP):
@@ -277,19 +334,46 @@ def _make_model(
             max_retries=0,
             timeout=120,
         )
-    return ScriptedChatModel(script=TaskResponder(task, policy=policy), latency=latency)
+    backend: Backend = "interruptible" if mode == "async_interruptible" else "stateless"
+    responder = TaskResponder.on_latency(
+        task, latency, policy=policy, estimate_noise=estimate_noise
+    )
+    return ScriptedChatModel(script=responder, latency=latency, backend=backend)
 
 
-async def _run_one(
-    task: ScriptedTask, mode: str, latency: LatencyModel, base_url: str | None
-) -> TaskRun:
+@dataclass(slots=True)
+class _Prepared:
+    task: ScriptedTask
+    mode: str
+    agent: Any
+    journal: Any
+
+
+def _prepare(
+    task: ScriptedTask,
+    mode: str,
+    latency: LatencyModel,
+    base_url: str | None,
+    estimate_noise: float | None = 0.5,
+) -> _Prepared:
+    """Build a run's tools and agent (not timed)."""
     from langchain.agents import create_agent
 
     from langgraph_speculative.integrations.sim_tools import ToolJournal, make_simulated_tools
+    from langgraph_speculative.nodes import create_async_agent
 
     journal = ToolJournal()
     tools = make_simulated_tools(task.functions, latency=latency, journal=journal)
-    agent = create_agent(_make_model(task, mode, latency, base_url), tools)
+    model = _make_model(task, mode, latency, base_url, estimate_noise)
+    if mode.startswith("async"):
+        agent: Any = create_async_agent(model, tools).compile()
+    else:
+        agent = create_agent(model, tools)
+    return _Prepared(task, mode, agent, journal)
+
+
+async def _run_one(prepared: _Prepared) -> TaskRun:
+    task, mode, agent, journal = prepared.task, prepared.mode, prepared.agent, prepared.journal
     recorder = TimelineRecorder()
     config: RunnableConfig = {"callbacks": [recorder], "recursion_limit": 4 * len(task.calls) + 10}
     start = time.perf_counter()
@@ -318,22 +402,28 @@ async def run_benchmark(
     tasks: Sequence[ScriptedTask],
     latency: LatencyModel,
     *,
-    modes: Sequence[str] = BASELINE_MODES,
+    modes: Sequence[str] = MODES,
     via_http: bool = False,
     concurrency: int = 16,
     seed: int = 0,
     progress_bar: bool = True,
+    overhead_tasks: int = 0,
+    estimate_noise: float | None = 0.5,
 ) -> BenchResult:
     """Run every task in every mode, interleaved, at most ``concurrency`` at once.
 
     Args:
         tasks: The scripted tasks.
         latency: The latency model.
-        modes: Modes to run (see :data:`BASELINE_MODES`).
-        via_http: Also run each mode through ``ChatOpenAI`` and the simulated server.
+        modes: Modes to run (see :data:`MODES`).
+        via_http: Also run each stateless mode through ``ChatOpenAI`` and the simulated
+            server (modes ``<mode>@http``).
         concurrency: Most task runs at once.
         seed: Seed of the interleaving order.
         progress_bar: Show a progress bar on stderr.
+        overhead_tasks: Also measure framework overhead on this many tasks (0: skip).
+        estimate_noise: How well the simulated model knows each call's duration (see
+            ``TaskResponder.on_latency``); the same in every mode.
 
     Raises:
         ValueError: On an unknown mode, no tasks, or ``concurrency`` < 1.
@@ -345,41 +435,96 @@ async def run_benchmark(
         raise ValueError("no tasks to run")
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    all_modes = list(modes) + ([m + _HTTP for m in modes] if via_http else [])
+    all_modes = list(modes) + ([m + _HTTP for m in modes if m in _HTTP_MODES] if via_http else [])
     jobs = [(t, m) for t in tasks for m in all_modes]
     random.Random(seed).shuffle(jobs)
     runs: dict[tuple[str, str], TaskRun] = {}
     slots = asyncio.Semaphore(concurrency)
     with (
-        _maybe_server(tasks, latency, via_http) as base_url,
+        _maybe_server(tasks, latency, via_http, estimate_noise) as base_url,
         progress(len(jobs), "bench async", enabled=progress_bar) as bar,
     ):
+        # build every agent first: building is CPU work that would stall timed runs
+        prepared = [_prepare(t, m, latency, base_url, estimate_noise) for t, m in jobs]
 
-        async def one(task: ScriptedTask, mode: str) -> None:
+        async def one(item: _Prepared) -> None:
             async with slots:
-                runs[(task.id, mode)] = await _run_one(task, mode, latency, base_url)
+                runs[(item.task.id, item.mode)] = await _run_one(item)
             bar.update(1)
 
-        await asyncio.gather(*(one(t, m) for t, m in jobs))
+        await asyncio.gather(*(one(item) for item in prepared))
+    overhead = await measure_overhead(tasks, modes, limit=overhead_tasks) if overhead_tasks else {}
     return BenchResult(
         tasks=list(tasks),
         modes=all_modes,
         runs=runs,
         latency=latency,
         ideal={t.id: ideal_ms(t, latency) for t in tasks},
+        overhead_us=overhead,
+        estimate_noise=estimate_noise,
     )
+
+
+async def _bare_run(task: ScriptedTask, zero: LatencyModel) -> None:
+    """What any agent must pay: stream the model's turns and invoke each tool, nothing else."""
+    from langgraph_speculative.integrations.sim_tools import make_simulated_tools
+
+    tools = {t.name: t for t in make_simulated_tools(task.functions, latency=zero)}
+    model = ScriptedChatModel(script=TaskResponder(task, policy="parallel"), latency=zero)
+    messages: list[Any] = [HumanMessage(task.question)]
+    while True:
+        async for _ in model.astream(messages):
+            pass
+        turn = model.next_turn(messages)
+        messages.append(AIMessage(content=turn.text, tool_calls=list(turn.tool_calls)))
+        if not turn.tool_calls:
+            return
+        for call in turn.tool_calls:
+            messages.append(await tools[call["name"]].ainvoke(call))
+
+
+async def measure_overhead(
+    tasks: Sequence[ScriptedTask], modes: Sequence[str], *, limit: int = 50
+) -> dict[str, float]:
+    """Time per call (µs) of each mode with zero model and tool latency, and of a bare run.
+
+    The first ``limit`` tasks run one at a time (no concurrency noise). Key ``bare`` is the
+    floor no agent avoids: streaming the simulated model's chunks (LangChain message
+    objects) and one ``tool.ainvoke`` per call. A mode's framework overhead is its time
+    minus ``bare``.
+    """
+    zero = LatencyModel.zero()
+    chosen = list(tasks)[:limit]
+    calls = max(sum(len(t.calls) for t in chosen), 1)
+    out: dict[str, float] = {}
+    await _bare_run(chosen[0], zero)  # warm up imports and caches
+    start = time.perf_counter()
+    for task in chosen:
+        await _bare_run(task, zero)
+    out["bare"] = (time.perf_counter() - start) * 1e6 / calls
+    for mode in modes:
+        await _run_one(_prepare(chosen[0], mode, zero, None))
+        prepared = [_prepare(task, mode, zero, None) for task in chosen]
+        start = time.perf_counter()
+        for item in prepared:
+            await _run_one(item)
+        out[mode] = (time.perf_counter() - start) * 1e6 / calls
+    return out
 
 
 @contextlib.contextmanager
 def _maybe_server(
-    tasks: Sequence[ScriptedTask], latency: LatencyModel, enabled: bool
+    tasks: Sequence[ScriptedTask],
+    latency: LatencyModel,
+    enabled: bool,
+    estimate_noise: float | None,
 ) -> Iterator[str | None]:
     if not enabled:
         yield None
         return
     from langgraph_speculative.integrations.sim_server import SimServer
 
-    with SimServer(tasks=tasks, latency=latency) as server:
+    with SimServer(tasks=tasks, latency=latency, estimate_noise=estimate_noise) as server:
         yield server.base_url
 
 
@@ -390,8 +535,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--merge", type=int, default=1, help="multi_turn_base records per task")
     parser.add_argument("--limit", type=int, default=None, help="first N tasks after a shuffle")
     parser.add_argument("--answer-tokens", type=int, default=20)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to run")
     parser.add_argument(
-        "--modes", default=",".join(BASELINE_MODES), help="comma-separated modes to run"
+        "--overhead-tasks",
+        type=int,
+        default=50,
+        help="tasks re-run with zero latency to measure framework overhead (0: skip)",
     )
     parser.add_argument("--via-http", action="store_true", help="also run via real ChatOpenAI")
     parser.add_argument("--concurrency", type=int, default=16, help="task runs at once")
@@ -424,6 +573,8 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             seed=args.seed,
             progress_bar=not args.no_progress,
+            overhead_tasks=args.overhead_tasks,
+            estimate_noise=args.estimate_noise,
         )
     )
     print(f"bench async: {len(tasks)} tasks from {args.data.name}, profile {args.profile}")

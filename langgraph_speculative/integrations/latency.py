@@ -125,6 +125,27 @@ class LatencyModel:
         lo = max(lo, 1e-3)
         return math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
 
+    def estimate_ms(self, name: str, args: Mapping[str, Any], noise: float) -> float:
+        """What the simulated model is told a call will take: a noisy estimate.
+
+        The call's true latency (:meth:`tool_ms`) times ``exp(noise * z)`` with ``z`` a
+        standard normal draw seeded by ``(seed, name, canonical args)``. ``noise`` 0 is an
+        exact oracle; 0.5 is typically off by +-65%. Real apps supply their own estimates
+        (a tool's ``metadata["expected_ms"]``); this models a model that roughly knows
+        which of its calls are slow.
+
+        Raises:
+            ValueError: If ``noise`` is negative.
+        """
+        if noise < 0 or not math.isfinite(noise):
+            raise ValueError(f"estimate noise must be a finite number >= 0, got {noise!r}")
+        key = f"estimate\x00{self.seed}\x00{name}\x00{canonical_json(dict(args))}".encode()
+        digest = hashlib.sha256(key).digest()
+        u1 = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 1)
+        u2 = int.from_bytes(digest[8:16], "big") / 2**64
+        z = math.sqrt(-2.0 * math.log(u1)) * math.cos(2 * math.pi * u2)  # Box-Muller
+        return self.tool_ms(name, args) * math.exp(noise * z)
+
     def decode_ms(self, tokens: int) -> float:
         """Time to decode ``tokens`` output tokens."""
         return tokens * self.tpot_ms

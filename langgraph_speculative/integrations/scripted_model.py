@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -62,7 +62,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langgraph_speculative.errors import ScriptError
-from langgraph_speculative.integrations.latency import LatencyModel, count_tokens
+
+if TYPE_CHECKING:
+    from langgraph_speculative.integrations.sessions import SimulatedSession
+from langgraph_speculative.integrations.latency import Backend, LatencyModel, count_tokens
 
 __all__ = [
     "ModelTurn",
@@ -168,7 +171,8 @@ def finish_reason(turn: ModelTurn) -> str:
     return "tool_calls" if turn.tool_calls else "stop"
 
 
-def _piece_chunk(piece: StreamPiece) -> AIMessageChunk:
+def _piece_chunk(piece: StreamPiece, index_offset: int = 0) -> AIMessageChunk:
+    """The ``AIMessageChunk`` of one piece; tool indices shifted by ``index_offset``."""
     if piece.tool_index is None:
         return AIMessageChunk(content=piece.text or "")
     return AIMessageChunk(
@@ -178,7 +182,7 @@ def _piece_chunk(piece: StreamPiece) -> AIMessageChunk:
                 "name": piece.tool_name,
                 "args": piece.args,
                 "id": piece.tool_id,
-                "index": piece.tool_index,
+                "index": piece.tool_index + index_offset,
                 "type": "tool_call_chunk",
             }
         ],
@@ -193,6 +197,9 @@ class ScriptedChatModel(BaseChatModel):
         latency: Latency model (``LatencyModel.zero()`` for instant tests).
         model_name: Name reported in response metadata.
         bound_tools: Names of the tools bound with ``bind_tools`` (``None``: unchecked).
+        backend: ``stateless`` (chat completions: one request, one stream) or
+            ``interruptible`` (also offers :meth:`open_session`, a decoding session that
+            accepts injected results mid-generation).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -201,6 +208,7 @@ class ScriptedChatModel(BaseChatModel):
     latency: LatencyModel = Field(default_factory=LatencyModel.zero)
     model_name: str = "scripted"
     bound_tools: frozenset[str] | None = None
+    backend: Backend = "stateless"
     _prefix_cache: set[str] = PrivateAttr(default_factory=set)
 
     @property
@@ -267,6 +275,30 @@ class ScriptedChatModel(BaseChatModel):
                 self._prefix_cache.add(key)
                 uncached += count_tokens(str(m.content))
         return self.latency.ttft_ms + self.latency.prefill_ms(uncached)
+
+    def open_session(
+        self, messages: Sequence[BaseMessage], *, tools: Sequence[BaseTool] = ()
+    ) -> SimulatedSession:
+        """Open an interruptible decoding session on ``messages``.
+
+        Args:
+            messages: The conversation so far.
+            tools: Tools the session may call (their names are checked like ``bind_tools``).
+
+        Raises:
+            ScriptError: If this model's ``backend`` is ``stateless``.
+        """
+        from langgraph_speculative.integrations.sessions import SimulatedSession
+
+        if self.backend != "interruptible":
+            raise ScriptError(
+                "this scripted model is stateless; create it with backend='interruptible' "
+                "to open sessions"
+            )
+        model = self
+        if tools:
+            model = self.model_copy(update={"bound_tools": frozenset(t.name for t in tools)})
+        return SimulatedSession(model, messages)
 
     # -- streaming -------------------------------------------------------------------
     def _chunks(self, turn: ModelTurn) -> Iterator[tuple[float, AIMessageChunk]]:

@@ -38,6 +38,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolCall, ToolMessag
 
 from langgraph_speculative.cml import TRAP_BLOCK
 from langgraph_speculative.errors import ScriptError
+from langgraph_speculative.integrations.latency import LatencyModel
 from langgraph_speculative.integrations.scripted_model import ModelTurn
 from langgraph_speculative.interrupts import is_pending_placeholder
 
@@ -183,6 +184,31 @@ class TaskResponder:
         self.order = order
         self.expected_ms = expected_ms
         self._ids = {task.tool_call_id(c): c.id for c in task.calls}
+
+    @classmethod
+    def on_latency(
+        cls,
+        task: ScriptedTask,
+        latency: LatencyModel,
+        *,
+        policy: Policy = "parallel",
+        estimate_noise: float | None = 0.5,
+    ) -> TaskResponder:
+        """A responder whose model knows roughly how long each call takes.
+
+        Ready calls are emitted longest-expected-first by
+        :meth:`LatencyModel.estimate_ms` with ``estimate_noise``; ``None`` means the model
+        knows nothing per call and keeps the task's order.
+        """
+        if estimate_noise is None:
+            return cls(task, policy=policy)
+        noise = estimate_noise
+        return cls(
+            task,
+            policy=policy,
+            order="longest_first",
+            expected_ms=lambda c: latency.estimate_ms(c.name, c.args, noise),
+        )
 
     def progress(self, messages: Sequence[BaseMessage]) -> tuple[set[str], set[str]]:
         """Return (ids of calls already made, ids of calls answered), as task call ids."""

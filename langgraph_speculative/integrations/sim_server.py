@@ -11,7 +11,7 @@ piece, as absolute deadlines), the same :class:`~.errors.ScriptError` checks.
 The request's ``model`` field picks the script:
 
 * a name given to :meth:`SimServer.register` (a responder or a fixed list of turns);
-* ``"<policy>/<task_id>"`` with ``policy`` ``sequential`` or ``parallel``: a
+* ``"<policy>/<task_id>"`` with ``policy`` ``sequential``, ``parallel`` or ``async``: a
   :class:`~.scripted_tasks.TaskResponder` on that task;
 * ``"<policy>"`` alone: the task whose ``question`` equals the first user message.
 
@@ -73,11 +73,12 @@ from langgraph_speculative.integrations.scripted_model import (
     finish_reason,
     plan_stream,
 )
-from langgraph_speculative.integrations.scripted_tasks import ScriptedTask, TaskResponder
+from langgraph_speculative.integrations.scripted_tasks import Policy, ScriptedTask, TaskResponder
 
 __all__ = ["POLICIES", "SimServer", "add_arguments", "build_server", "run"]
 
-POLICIES: tuple[str, ...] = ("sequential", "parallel")
+POLICIES: tuple[Policy, ...] = ("sequential", "parallel", "async")
+_POLICY_NAMES: dict[str, Policy] = {p: p for p in POLICIES}
 """The policies a model name may select (see :class:`~.scripted_tasks.TaskResponder`)."""
 
 _NO_LATENCY = LatencyModel.zero()
@@ -225,6 +226,8 @@ class SimServer:
         latency: The latency model (``LatencyModel.zero()`` by default).
         host: Loopback address to bind.
         port: Port to bind (0: a free port, known once started).
+        estimate_noise: How well task models know each call's duration (see
+            ``TaskResponder.on_latency``); ``None``: not at all.
 
     Raises:
         ValueError: If ``host`` is not a loopback address or task ids repeat.
@@ -236,8 +239,10 @@ class SimServer:
         latency: LatencyModel = _NO_LATENCY,
         host: str = "127.0.0.1",
         port: int = 0,
+        estimate_noise: float | None = 0.5,
     ) -> None:
         self.latency = latency
+        self.estimate_noise = estimate_noise
         self.host = _check_loopback(host)
         self._requested_port = port
         self._port: int | None = None
@@ -419,12 +424,12 @@ class SimServer:
         self.stop()
 
     # -- scripts ---------------------------------------------------------------------
-    def _task_model(self, policy: str, task: ScriptedTask) -> ScriptedChatModel:
+    def _task_model(self, policy: Policy, task: ScriptedTask) -> ScriptedChatModel:
         name = f"{policy}/{task.id}"
         model = self._task_models.get(name)
         if model is None:
-            responder = TaskResponder(
-                task, policy="parallel" if policy == "parallel" else "sequential"
+            responder = TaskResponder.on_latency(
+                task, self.latency, policy=policy, estimate_noise=self.estimate_noise
             )
             model = ScriptedChatModel(script=responder, latency=self.latency, model_name=name)
             self._task_models[name] = model
@@ -435,8 +440,9 @@ class SimServer:
         registered = self._registered.get(name)
         if registered is not None:
             return registered
-        policy, _, task_id = name.partition("/")
-        if policy in POLICIES and task_id:
+        prefix, _, task_id = name.partition("/")
+        policy = _POLICY_NAMES.get(prefix)
+        if policy is not None and task_id:
             task = self._tasks.get(task_id)
             if task is None:
                 raise _ApiError(
@@ -447,7 +453,7 @@ class SimServer:
                     "invalid_request_error",
                 )
             return self._task_model(policy, task)
-        if policy in POLICIES:
+        if policy is not None:
             first = next((m for m in messages if isinstance(m, HumanMessage)), None)
             question = _text_of(first.content) if first is not None else ""
             found = self._by_question.get(question, [])
@@ -660,7 +666,13 @@ def build_server(args: argparse.Namespace) -> SimServer:
             seed=getattr(args, "seed", 0),
             answer_tokens=getattr(args, "answer_tokens", 20),
         )
-    return SimServer(tasks=tasks, latency=latency, host=args.host, port=args.port)
+    return SimServer(
+        tasks=tasks,
+        latency=latency,
+        host=args.host,
+        port=args.port,
+        estimate_noise=args.estimate_noise,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

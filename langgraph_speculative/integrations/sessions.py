@@ -1,0 +1,183 @@
+"""Interruptible decoding sessions: the ``interruptible`` back-end.
+
+A session is one long generation that accepts injected messages (tool results) while it
+runs; they are read at the next token boundary and cost prefill only, not a new time to
+first token. Local decoders and realtime APIs work this way. Any model offering
+``open_session(messages, tools=...)`` that returns an :class:`InterruptibleSession` can
+drive the asynchronous nodes in this mode.
+
+:class:`SimulatedSession` is the simulated one: it plays a :class:`ScriptedChatModel`'s
+script step by step (one call, a trap, or the answer; see
+``TaskResponder.next_action``), paces chunks on the latency model, and, while trapped,
+waits for the next injection.
+
+Example:
+    ```python
+    import asyncio
+    from langchain_core.messages import HumanMessage
+    from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
+
+    model = ScriptedChatModel(
+        script=[ModelTurn(text="hi there")], latency=LatencyModel.zero(), backend="interruptible"
+    )
+
+    async def main() -> str:
+        session = model.open_session([HumanMessage("hi")])
+        text = ""
+        async for chunk in session:
+            text += chunk.text
+        return text
+
+    assert asyncio.run(main()) == "hi there"
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.tools import BaseTool
+
+from langgraph_speculative.cml import TRAP_BLOCK
+from langgraph_speculative.errors import ScriptError
+from langgraph_speculative.integrations.latency import count_tokens
+from langgraph_speculative.integrations.scripted_model import (
+    ModelTurn,
+    ScriptedChatModel,
+    _piece_chunk,
+    finish_reason,
+    plan_stream,
+)
+
+__all__ = ["InterruptibleChatModel", "InterruptibleSession", "SimulatedSession"]
+
+
+@runtime_checkable
+class InterruptibleSession(Protocol):
+    """A running generation that accepts injected messages."""
+
+    def inject(self, messages: Sequence[BaseMessage]) -> None:
+        """Hand messages (tool results) to the generation; read at the next token boundary."""
+
+    def __aiter__(self) -> AsyncIterator[AIMessageChunk]:
+        """Stream the generation's chunks until it ends."""
+
+
+@runtime_checkable
+class InterruptibleChatModel(Protocol):
+    """A chat model that can open an :class:`InterruptibleSession`."""
+
+    def open_session(
+        self, messages: Sequence[BaseMessage], *, tools: Sequence[BaseTool] = ()
+    ) -> InterruptibleSession:
+        """Start a generation on ``messages`` with ``tools`` available."""
+
+
+def _is_trap(turn: ModelTurn) -> bool:
+    return turn.text == TRAP_BLOCK and not turn.tool_calls
+
+
+class SimulatedSession:
+    """An interruptible session over a scripted model (see module docs).
+
+    Args:
+        model: The scripted model (its script, latency and bound tools).
+        messages: The conversation so far.
+    """
+
+    def __init__(self, model: ScriptedChatModel, messages: Sequence[BaseMessage]) -> None:
+        self._model = model
+        self._context: list[BaseMessage] = list(messages)
+        self._inbox: list[BaseMessage] = []
+        self._wake = asyncio.Event()
+        self._started = False
+        self.injections = 0
+        """How many messages were injected."""
+
+    @property
+    def context(self) -> list[BaseMessage]:
+        """What the generation has seen and written so far."""
+        return list(self._context)
+
+    def inject(self, messages: Sequence[BaseMessage]) -> None:
+        """Queue messages for the next token boundary (after the call being written)."""
+        if messages:
+            self._inbox.extend(messages)
+            self.injections += len(messages)
+            self._wake.set()
+
+    def __aiter__(self) -> AsyncIterator[AIMessageChunk]:
+        if self._started:
+            raise ScriptError("a session streams once")
+        self._started = True
+        return self._stream()
+
+    def _step(self) -> ModelTurn:
+        script = self._model.script
+        step = getattr(script, "next_action", None)
+        turn: ModelTurn = (
+            step(self._context) if callable(step) else self._model.next_turn(self._context)
+        )
+        if callable(step) and self._model.bound_tools is not None:
+            for call in turn.tool_calls:
+                if call["name"] not in self._model.bound_tools:
+                    raise ScriptError(f"the script calls tool {call['name']!r}, which is not bound")
+        return turn
+
+    def _absorb(self, at: float) -> float:
+        """Move the inbox into the context; return when the next token can start."""
+        if not self._inbox:
+            return at
+        tokens = sum(count_tokens(str(m.content)) for m in self._inbox)
+        self._context.extend(self._inbox)
+        self._inbox.clear()
+        self._wake.clear()
+        now = asyncio.get_running_loop().time()
+        return max(at, now) + self._model.latency.prefill_ms(tokens) / 1e3
+
+    async def _stream(self) -> AsyncIterator[AIMessageChunk]:
+        loop = asyncio.get_running_loop()
+        tpot = self._model.latency.tpot_ms / 1e3
+        at = loop.time() + self._model.prompt_ms(self._context) / 1e3
+        index = 0
+        produced = 0
+        trapped = False
+        while True:
+            at = self._absorb(at)
+            turn = self._step()
+            if trapped and _is_trap(turn):  # still nothing to do: stay trapped, silently
+                await self._wake.wait()
+                at = max(at, loop.time())
+                continue
+            trapped = _is_trap(turn)
+            for piece in plan_stream(turn):
+                delay = at + piece.tokens * tpot - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                yield _piece_chunk(piece, index_offset=index)
+            at += turn.output_tokens * tpot
+            produced += turn.output_tokens
+            index += len(turn.tool_calls)
+            self._context.append(AIMessage(content=turn.text, tool_calls=list(turn.tool_calls)))
+            if trapped:
+                if not self._inbox:
+                    await self._wake.wait()
+                at = max(at, loop.time())
+                continue
+            if not turn.tool_calls:
+                break
+        yield AIMessageChunk(
+            content="",
+            response_metadata={
+                "finish_reason": finish_reason(turn),
+                "model_name": self._model.model_name,
+            },
+            usage_metadata={
+                "input_tokens": 0,
+                "output_tokens": produced,
+                "total_tokens": produced,
+            },
+        )
