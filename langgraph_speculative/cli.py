@@ -65,7 +65,7 @@ def latency_from_args(args: argparse.Namespace) -> object:
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every sub-command."""
     from langgraph_speculative import demo
-    from langgraph_speculative.bench import async_calling
+    from langgraph_speculative.bench import async_calling, speculative
     from langgraph_speculative.integrations import sim_server
 
     parser = argparse.ArgumentParser(
@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_latency_arguments(p_async)
     async_calling.add_arguments(p_async)
     p_async.set_defaults(run=async_calling.run)
+    p_spec = bench_sub.add_parser("speculative", help="speculative interaction (partial input)")
+    add_latency_arguments(p_spec)
+    speculative.add_arguments(p_spec)
+    p_spec.set_defaults(run=speculative.run)
 
     p_serve = sub.add_parser("serve-sim", help="serve the simulated model over HTTP (OpenAI API)")
     add_latency_arguments(p_serve)

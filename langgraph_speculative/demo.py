@@ -21,7 +21,7 @@ import asyncio
 from importlib import resources
 from pathlib import Path
 
-from langgraph_speculative.bench.async_calling import BASELINE_MODES, run_benchmark
+from langgraph_speculative.bench.async_calling import MODES, run_benchmark
 from langgraph_speculative.bench.report import write_json
 from langgraph_speculative.integrations.latency import LatencyModel
 from langgraph_speculative.integrations.scripted_tasks import ScriptedTask
@@ -62,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown --plot-task {args.plot_task!r}; choose one of {ids}")
     result = asyncio.run(
         run_benchmark(
-            tasks, latency, modes=BASELINE_MODES, seed=args.seed, progress_bar=not args.no_progress
+            tasks,
+            latency,
+            modes=MODES,
+            seed=args.seed,
+            progress_bar=not args.no_progress,
+            estimate_noise=args.estimate_noise,
         )
     )
     print(
@@ -72,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     )
     print(result.table())
     print(
-        "sync: one tool call per model turn (ReAct). sync_parallel: stock create_agent, "
-        "a turn's calls run in parallel."
+        "sync: one tool call per model turn (ReAct). sync_parallel: stock create_agent, a "
+        "turn's calls run in parallel.\nasync_stateless: create_async_agent on a chat-"
+        "completions back-end: calls start while the model still streams. "
+        "async_interruptible: results are injected into the running generation."
     )
     if args.json is not None:
         write_json(args.json, result.document())

@@ -10,6 +10,9 @@ __all__ = [
     "CMLSyntaxError",
     "DataFormatError",
     "IllegalTransitionError",
+    "InputClosedError",
+    "InputUpdateError",
+    "InteractionFormatError",
     "ScriptError",
     "SpeculativeError",
     "StreamFormatError",
@@ -96,3 +99,38 @@ class CMLSyntaxError(StreamFormatError):
     def __init__(self, message: str, *, body: str = "") -> None:
         self.body = body
         super().__init__(message)
+
+
+class InputUpdateError(SpeculativeError):
+    """An input update is malformed or comes too late.
+
+    Raised by :class:`~langgraph_speculative.input_stream.InputStream` when, for example,
+    an update's text is not a string, is empty, is longer than the stream's ``max_chars``,
+    or a user update arrives after the final one.
+    """
+
+
+class InputClosedError(SpeculativeError):
+    """The input stream was closed: nothing more will arrive, and nothing more is accepted.
+
+    Readers waiting for an update that never came get this error when the stream closes.
+    """
+
+
+class InteractionFormatError(StreamFormatError):
+    """A line of model output is not an action of the clock-based interaction format.
+
+    See :mod:`langgraph_speculative.interaction_format`.
+
+    Attributes:
+        line: The offending line (``None`` when the error is not about one line).
+        lineno: Its 1-based number in the text that was parsed, if known.
+    """
+
+    def __init__(self, message: str, *, line: str | None = None, lineno: int | None = None) -> None:
+        self.line = line
+        self.lineno = lineno
+        where = ""
+        if line is not None:
+            where = f" (line {lineno}: {line!r})" if lineno is not None else f" (line {line!r})"
+        super().__init__(message + where)

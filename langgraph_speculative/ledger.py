@@ -15,6 +15,11 @@ Speculation (only for calls made before the user's input was final)::
 
 Any other move raises :class:`~langgraph_speculative.errors.IllegalTransitionError`.
 
+The ledger also keeps the interaction's *input records* (:class:`InputRecord`): every
+partial and final user update and every environment event, in order (see
+:mod:`langgraph_speculative.input_stream`), so a restored run knows what the agent had
+heard when it made each speculative call. :meth:`CallLedger.snapshot` saves both.
+
 Example:
     ```python
     from langgraph_speculative import CallLedger, CallState
@@ -32,11 +37,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, cast
 
 from langchain_core.messages import ToolMessage, message_to_dict, messages_from_dict
 
@@ -48,6 +54,8 @@ __all__ = [
     "CallLedger",
     "CallRecord",
     "CallState",
+    "InputKind",
+    "InputRecord",
     "LedgerEvent",
     "Speculation",
     "canonical_json",
@@ -247,6 +255,114 @@ class CallRecord:
             raise SpeculativeError(f"not a call record snapshot: {exc}") from exc
 
 
+InputKind = Literal["user", "event"]
+"""Who an input record comes from: the ``"user"`` (transcript updates) or an ``"event"``
+of the environment."""
+
+_INPUT_KINDS: frozenset[str] = frozenset({"user", "event"})
+_INPUT_KEYS: frozenset[str] = frozenset({"seq", "text", "final", "at", "kind", "source"})
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """One update of the interaction's input, as the ledger keeps it.
+
+    :class:`langgraph_speculative.input_stream.InputUpdate` is this same class: the
+    stream hands these records to readers and to the ledger alike.
+
+    Attributes:
+        seq: Sequence number, 1, 2, ... in arrival order (user updates and events share
+            the numbering).
+        text: For a user update, the *whole* transcript so far, not a delta (a speech
+            recogniser's later partials may rewrite earlier words); for an event, the
+            event's own text.
+        final: Whether this is the user's final update (always ``False`` for events).
+        at: Wall-clock time (``time.time()``) the update arrived.
+        kind: ``"user"`` or ``"event"``.
+        source: Where an event comes from (for example ``"calendar"``); ``None`` for user
+            updates unless the app names one.
+
+    Raises:
+        SpeculativeError: On a field of the wrong type, a ``seq`` below 1, a non-finite
+            ``at``, an unknown ``kind`` or a final event.
+    """
+
+    seq: int
+    text: str
+    final: bool = False
+    at: float = field(default_factory=time.time)
+    kind: InputKind = "user"
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 1:
+            raise SpeculativeError(f"input seq must be an integer >= 1, got {self.seq!r}")
+        if not isinstance(self.text, str):
+            raise SpeculativeError(f"input text must be a str, got {type(self.text).__name__}")
+        if not isinstance(self.final, bool):
+            raise SpeculativeError(f"input final must be a bool, got {self.final!r}")
+        at: object = self.at
+        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+            raise SpeculativeError(f"input time must be a finite number, got {at!r}")
+        if not isinstance(at, float):
+            object.__setattr__(self, "at", float(at))
+        if not isinstance(self.kind, str) or self.kind not in _INPUT_KINDS:
+            raise SpeculativeError(f"input kind must be 'user' or 'event', got {self.kind!r}")
+        if self.source is not None and not isinstance(self.source, str):
+            raise SpeculativeError(f"input source must be a str or None, got {self.source!r}")
+        if self.kind == "event" and self.final:
+            raise SpeculativeError("an environment event cannot be final")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable snapshot of the record."""
+        return {
+            "seq": self.seq,
+            "text": self.text,
+            "final": self.final,
+            "at": self.at,
+            "kind": self.kind,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InputRecord:
+        """Rebuild a record from :meth:`to_dict` output.
+
+        ``final``, ``kind`` and ``source`` may be missing (``False``, ``"user"``,
+        ``None``); ``seq``, ``text`` and ``at`` are required; other keys are refused.
+
+        Raises:
+            SpeculativeError: If the data is not an input record snapshot.
+        """
+        if not isinstance(data, Mapping):
+            raise SpeculativeError(
+                f"not an input record snapshot: expected a mapping, got {type(data).__name__}"
+            )
+        unknown = set(data) - _INPUT_KEYS
+        missing = {"seq", "text", "at"} - set(data)
+        if unknown or missing:
+            raise SpeculativeError(
+                "not an input record snapshot: "
+                + (f"unknown keys {sorted(map(str, unknown))}" if unknown else "")
+                + ("; " if unknown and missing else "")
+                + (f"missing keys {sorted(missing)}" if missing else "")
+            )
+        kind = data.get("kind", "user")
+        if not isinstance(kind, str) or kind not in _INPUT_KINDS:
+            raise SpeculativeError(f"not an input record snapshot: unknown kind {kind!r}")
+        try:
+            return cls(
+                seq=data["seq"],
+                text=data["text"],
+                final=data.get("final", False),
+                at=data["at"],
+                kind=cast(InputKind, kind),
+                source=data.get("source"),
+            )
+        except SpeculativeError as exc:
+            raise SpeculativeError(f"not an input record snapshot: {exc}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEvent:
     """A change to the ledger, as its listeners see it.
@@ -264,17 +380,29 @@ LedgerListener = Callable[[LedgerEvent], None]
 
 
 class CallLedger:
-    """The registry of every tool call of a run.
+    """The registry of every tool call of a run, and of the input the run received.
 
     The ledger is not thread-safe; it is meant to be used from one asyncio event loop (as
     graph nodes and the executor are).
+
+    Args:
+        records: Call records to start with.
+        inputs: Input records to start with, in strictly increasing ``seq`` order.
+
+    Raises:
+        SpeculativeError: If ``inputs`` are not in strictly increasing ``seq`` order.
     """
 
-    __slots__ = ("_listeners", "_records")
+    __slots__ = ("_inputs", "_listeners", "_records")
 
-    def __init__(self, records: Sequence[CallRecord] = ()) -> None:
+    def __init__(
+        self, records: Sequence[CallRecord] = (), *, inputs: Sequence[InputRecord] = ()
+    ) -> None:
         self._records: dict[str, CallRecord] = {r.id: r for r in records}
         self._listeners: list[LedgerListener] = []
+        self._inputs: list[InputRecord] = []
+        for record in inputs:
+            self.record_input(record)
 
     # -- reading -----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -319,6 +447,11 @@ class CallLedger:
                     found.add(child)
                     frontier.append(child)
         return [r for r in self._records.values() if r.id in found and r.id != call_id]
+
+    @property
+    def inputs(self) -> tuple[InputRecord, ...]:
+        """Every input record (user updates and environment events), in ``seq`` order."""
+        return tuple(self._inputs)
 
     # -- writing -----------------------------------------------------------------------
     def subscribe(self, listener: LedgerListener) -> Callable[[], None]:
@@ -441,28 +574,78 @@ class CallLedger:
         self._emit("speculation", record)
         return record
 
-    # -- persistence -------------------------------------------------------------------
-    def snapshot(self) -> list[dict[str, Any]]:
-        """Return a JSON-serialisable snapshot of every record."""
-        return [r.to_dict() for r in self._records.values()]
+    def record_input(self, update: InputRecord | Mapping[str, Any]) -> InputRecord:
+        """Append one input record (a user update or an environment event).
 
-    @classmethod
-    def from_snapshot(cls, data: Sequence[Mapping[str, Any]]) -> CallLedger:
-        """Rebuild a ledger from :meth:`snapshot` output.
+        Input records are not call changes: listeners are not called.
+
+        Args:
+            update: The record, or its :meth:`InputRecord.to_dict` form.
+                (:class:`~langgraph_speculative.input_stream.InputUpdate` is
+                :class:`InputRecord`.)
+
+        Returns:
+            The stored record.
 
         Raises:
-            SpeculativeError: If the data is not a ledger snapshot (not a list of record
-                snapshots, or two records share an id).
+            SpeculativeError: If ``update`` is not an input record, or its ``seq`` is not
+                greater than that of the last record.
         """
-        if isinstance(data, str | bytes | Mapping) or not isinstance(data, Sequence):
+        record = update if isinstance(update, InputRecord) else InputRecord.from_dict(update)
+        if self._inputs and record.seq <= self._inputs[-1].seq:
             raise SpeculativeError(
-                f"not a ledger snapshot: expected a list of records, got {type(data).__name__}"
+                f"input seq must increase: got {record.seq} after {self._inputs[-1].seq}"
             )
-        records = [CallRecord.from_dict(item) for item in data]
+        self._inputs.append(record)
+        return record
+
+    # -- persistence -------------------------------------------------------------------
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Return a JSON-serialisable snapshot of every call record and input record.
+
+        Returns:
+            ``{"calls": [call record, ...], "inputs": [input record, ...]}``.
+        """
+        return {
+            "calls": [r.to_dict() for r in self._records.values()],
+            "inputs": [r.to_dict() for r in self._inputs],
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> CallLedger:
+        """Rebuild a ledger from :meth:`snapshot` output.
+
+        Accepts the current form ``{"calls": [...], "inputs": [...]}`` (``"inputs"`` may
+        be missing) and the older form, a bare list of call records (no inputs).
+
+        Raises:
+            SpeculativeError: If the data is not a ledger snapshot (neither form, unknown
+                keys, two records sharing an id, input records out of ``seq`` order).
+        """
+        inputs_data: Any = ()
+        if isinstance(data, Mapping):
+            unknown = set(data) - {"calls", "inputs"}
+            if unknown or "calls" not in data:
+                raise SpeculativeError(
+                    'not a ledger snapshot: expected keys "calls" and "inputs", got '
+                    f"{sorted(map(str, data))}"
+                )
+            calls_data: Any = data["calls"]
+            inputs_data = data.get("inputs", ())
+        else:
+            calls_data = data
+        for what, items in (("call", calls_data), ("input", inputs_data)):
+            if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
+                raise SpeculativeError(
+                    f"not a ledger snapshot: expected a list of {what} records, "
+                    f"got {type(items).__name__}"
+                )
+        records = [CallRecord.from_dict(item) for item in calls_data]
         ids = {r.id for r in records}
         if len(ids) != len(records):
             raise SpeculativeError("not a ledger snapshot: two records share an id")
-        return cls(records)
+        inputs = [InputRecord.from_dict(item) for item in inputs_data]
+        return cls(records, inputs=inputs)
 
     def _emit(self, kind: str, record: CallRecord) -> None:
         if self._listeners:

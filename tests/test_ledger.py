@@ -18,6 +18,7 @@ from langgraph_speculative.ledger import (
     CallLedger,
     CallRecord,
     CallState,
+    InputRecord,
     LedgerEvent,
     Speculation,
     canonical_json,
@@ -329,15 +330,26 @@ def busy_ledger() -> CallLedger:
     ledger.set_speculation("b", Speculation.COMMITTED)
     ledger.create("c", "book", {}, speculative=True, idempotency_key="k")
     ledger.transition("c", S.FAILED, error="nope")
+    ledger.record_input(InputRecord(1, "Book a", at=100.0))
+    ledger.record_input(InputRecord(2, "meeting moved", at=100.5, kind="event", source="cal"))
+    ledger.record_input(InputRecord(3, "Book a table, 两人", final=True, at=101.25))
     return ledger
 
 
 def test_snapshot_round_trip_through_json() -> None:
     ledger = busy_ledger()
     snap = ledger.snapshot()
+    assert set(snap) == {"calls", "inputs"}
     restored = CallLedger.from_snapshot(json.loads(json.dumps(snap)))
     assert restored.snapshot() == snap
     assert [r.id for r in restored] == ["a", "b", "c"]
+    assert restored.inputs == ledger.inputs
+    assert [(i.seq, i.kind, i.final) for i in restored.inputs] == [
+        (1, "user", False),
+        (2, "event", False),
+        (3, "user", True),
+    ]
+    assert restored.inputs[1].source == "cal"
     a = restored.get("a")
     assert isinstance(a.result, ToolMessage)
     assert a.result.content == "sunny"
@@ -356,7 +368,9 @@ def test_snapshot_round_trip_through_json() -> None:
 def test_snapshot_is_independent_of_the_ledger() -> None:
     ledger = busy_ledger()
     snap = ledger.snapshot()
-    snap[0]["args"]["q"] = "changed"
+    snap["calls"][0]["args"]["q"] = "changed"
+    snap["inputs"][0]["text"] = "changed"
+    assert ledger.inputs[0].text == "Book a"
     assert ledger.get("a").args["q"] == "paris"
     restored = CallLedger.from_snapshot(ledger.snapshot())
     restored.get("a").args["q"] = "changed"
@@ -369,10 +383,97 @@ def test_from_snapshot_of_a_restored_ledger_keeps_working() -> None:
     assert restored.get("b").attempts == 1
     restored.create("d", "t", {}, depends_on=["b"])
     assert [r.id for r in restored.dependents("a")] == ["b", "d"]
+    restored.record_input(InputRecord(4, "later event", at=102.0, kind="event"))
+    with pytest.raises(SpeculativeError, match="seq must increase"):
+        restored.record_input(InputRecord(4, "again", at=103.0))
+
+
+def test_from_snapshot_accepts_the_old_list_form_and_a_dict_without_inputs() -> None:
+    snap = busy_ledger().snapshot()
+    for data in (snap["calls"], {"calls": snap["calls"]}):
+        restored = CallLedger.from_snapshot(json.loads(json.dumps(data)))
+        assert [r.id for r in restored] == ["a", "b", "c"]
+        assert restored.inputs == ()
+        assert restored.snapshot() == {"calls": snap["calls"], "inputs": []}
+    assert CallLedger.from_snapshot([]).snapshot() == {"calls": [], "inputs": []}
+
+
+# -- input records -----------------------------------------------------------------------
+
+
+def test_record_input_in_order_and_from_a_mapping() -> None:
+    ledger = CallLedger()
+    assert ledger.inputs == ()
+    first = ledger.record_input(InputRecord(1, "Play", at=1.0))
+    second = ledger.record_input({"seq": 5, "text": "Play songs", "at": 2, "final": True})
+    assert ledger.inputs == (first, second)
+    assert second == InputRecord(5, "Play songs", final=True, at=2.0, kind="user")
+    assert isinstance(second.at, float)
+    for seq in (5, 4):
+        with pytest.raises(SpeculativeError, match="seq must increase"):
+            ledger.record_input(InputRecord(seq, "x", at=3.0))
+    assert len(ledger.inputs) == 2
+    assert len(ledger) == 0  # inputs are not calls
+
+
+def test_record_input_does_not_notify_call_listeners() -> None:
+    ledger = CallLedger()
+    seen: list[LedgerEvent] = []
+    ledger.subscribe(seen.append)
+    ledger.record_input(InputRecord(1, "hi", at=1.0))
+    assert seen == []
+
+
+def test_ledger_constructor_checks_input_order() -> None:
+    a, b = InputRecord(1, "a", at=1.0), InputRecord(2, "ab", at=2.0)
+    assert CallLedger(inputs=[a, b]).inputs == (a, b)
+    with pytest.raises(SpeculativeError):
+        CallLedger(inputs=[b, a])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"seq": 0, "text": "x", "at": 1.0},
+        {"seq": True, "text": "x", "at": 1.0},
+        {"seq": 1.0, "text": "x", "at": 1.0},
+        {"seq": 1, "text": 5, "at": 1.0},
+        {"seq": 1, "text": "x", "at": "now"},
+        {"seq": 1, "text": "x", "at": float("nan")},
+        {"seq": 1, "text": "x", "at": float("inf")},
+        {"seq": 1, "text": "x", "at": True},
+        {"seq": 1, "text": "x", "at": 1.0, "final": 1},
+        {"seq": 1, "text": "x", "at": 1.0, "kind": "robot"},
+        {"seq": 1, "text": "x", "at": 1.0, "source": 3},
+        {"seq": 1, "text": "x", "at": 1.0, "kind": "event", "final": True},
+    ],
+)
+def test_input_record_validates_its_fields(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(SpeculativeError):
+        InputRecord(**kwargs)
+    with pytest.raises(SpeculativeError):
+        InputRecord.from_dict(kwargs)
+
+
+def test_input_record_round_trip_and_strict_from_dict() -> None:
+    rec = InputRecord(3, '天气 "x"\n', at=5.5, kind="event", source="asr")
+    assert InputRecord.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
+    assert InputRecord.from_dict({"seq": 1, "text": "x", "at": 0}) == InputRecord(1, "x", at=0.0)
+    for bad in (None, [1], "x", {"seq": 1, "text": "x"}, {**rec.to_dict(), "extra": 1}):
+        with pytest.raises(SpeculativeError):
+            InputRecord.from_dict(bad)
 
 
 def good_record() -> dict[str, Any]:
-    return busy_ledger().snapshot()[0]
+    return busy_ledger().snapshot()["calls"][0]
+
+
+def good_input() -> dict[str, Any]:
+    return busy_ledger().snapshot()["inputs"][0]
+
+
+def _input_with(**changes: Any) -> dict[str, Any]:
+    return {"calls": [], "inputs": [{**good_input(), **changes}]}
 
 
 def _with(**changes: Any) -> dict[str, Any]:
@@ -428,6 +529,34 @@ GARBAGE: list[Any] = [
     [_with(result={"type": "nonsense", "data": {"content": "x"}})],
     [_with(result=message_to_dict(AIMessage("not a tool message")))],
     [good_record(), good_record()],  # duplicate ids
+    # the dict form
+    {},
+    {"inputs": []},
+    {"calls": [], "inputs": [], "extra": 1},
+    {"calls": None},
+    {"calls": "abc"},
+    {"calls": {"id": "a"}},
+    {"calls": [None]},
+    {"calls": [good_record(), good_record()]},
+    {"calls": [], "inputs": None},
+    {"calls": [], "inputs": "x"},
+    {"calls": [], "inputs": {"seq": 1}},
+    {"calls": [], "inputs": [None]},
+    {"calls": [], "inputs": [3]},
+    {"calls": [], "inputs": [{}]},
+    {"calls": [], "inputs": [good_input(), good_input()]},  # seq does not increase
+    _input_with(seq=0),
+    _input_with(seq="1"),
+    _input_with(seq=None),
+    _input_with(text=None),
+    _input_with(final="no"),
+    _input_with(at="soon"),
+    _input_with(at=None),
+    _input_with(kind="robot"),
+    _input_with(kind=None),
+    _input_with(source=5),
+    _input_with(extra=1),
+    _input_with(kind="event", final=True),
 ]
 
 
@@ -540,3 +669,16 @@ def test_canonical_json() -> None:
     assert (
         canonical_json({"b": 1, "a": [1, {"d": 2, "c": "é"}]}) == '{"a":[1,{"c":"é","d":2}],"b":1}'
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(sorted(good_input())), value=json_values)
+def test_input_from_dict_with_one_field_replaced(key: str, value: Any) -> None:
+    data = good_input()
+    data[key] = value
+    try:
+        ledger = CallLedger.from_snapshot({"calls": [], "inputs": [data]})
+    except SpeculativeError:
+        return
+    (rec,) = ledger.inputs
+    assert InputRecord.from_dict(rec.to_dict()) == rec

@@ -84,10 +84,16 @@ class ModelTurn:
     Attributes:
         text: The text content (may be empty).
         tool_calls: The tool calls, each with ``name``, ``args`` and ``id``.
+        waits: In an interruptible session, the model waits for injected input after this
+            turn (a trap or a pause) instead of ending or going on.
+        more: In an interruptible session, the model goes on writing after this turn
+            even though it made no native tool call (a text-format action).
     """
 
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
+    waits: bool = False
+    more: bool = False
 
     @classmethod
     def calls(cls, *calls: tuple[str, dict[str, Any]], text: str = "") -> ModelTurn:

@@ -77,7 +77,8 @@ class InterruptibleChatModel(Protocol):
 
 
 def _is_trap(turn: ModelTurn) -> bool:
-    return turn.text == TRAP_BLOCK and not turn.tool_calls
+    """Whether the model waits for injected input after ``turn`` (a trap or a pause)."""
+    return turn.waits or (turn.text == TRAP_BLOCK and not turn.tool_calls)
 
 
 class SimulatedSession:
@@ -94,6 +95,7 @@ class SimulatedSession:
         self._inbox: list[BaseMessage] = []
         self._wake = asyncio.Event()
         self._started = False
+        self._fixed = not callable(model.script)
         self.injections = 0
         """How many messages were injected."""
 
@@ -149,6 +151,8 @@ class SimulatedSession:
             at = self._absorb(at)
             turn = self._step()
             if trapped and _is_trap(turn):  # still nothing to do: stay trapped, silently
+                if self._fixed:  # a fixed script's trap turn is used up all the same
+                    self._context.append(AIMessage(content=turn.text))
                 await self._wake.wait()
                 at = max(at, loop.time())
                 continue
@@ -167,7 +171,7 @@ class SimulatedSession:
                     await self._wake.wait()
                 at = max(at, loop.time())
                 continue
-            if not turn.tool_calls:
+            if not turn.tool_calls and not turn.more:
                 break
         yield AIMessageChunk(
             content="",

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -54,7 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -64,11 +65,15 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.messages.tool import tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import get_async_callback_manager_for_config
 from langchain_core.tools import BaseTool
 from langchain_core.tools import tool as as_tool
+from langgraph.config import get_config
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import Send
 from pydantic import ConfigDict
 
 from langgraph_speculative.cml import cml_system_prompt, to_cml_transcript
@@ -80,7 +85,7 @@ from langgraph_speculative.interrupts import (
     LatencyEstimator,
     pending_placeholder,
 )
-from langgraph_speculative.ledger import CallLedger
+from langgraph_speculative.ledger import CallLedger, CallRecord
 from langgraph_speculative.token_monitor import (
     CallComplete,
     CallMalformed,
@@ -102,6 +107,17 @@ BackendChoice = Literal["auto", "stateless", "interruptible"]
 
 def _as_tools(tools: Sequence[BaseTool | Callable[..., Any]]) -> list[BaseTool]:
     return [t if isinstance(t, BaseTool) else as_tool(t) for t in tools]
+
+
+def _needs_graph_injection(tool: BaseTool) -> bool:
+    """Whether ``tool`` takes graph state, the store or the runtime (only ``ToolNode`` injects)."""
+    try:
+        from langgraph.prebuilt.tool_node import _get_all_injected_args
+
+        injected = _get_all_injected_args(tool)
+    except Exception:  # a private helper: if it moves, assume nothing is injected
+        return False
+    return bool(injected.state or injected.store or injected.runtime)
 
 
 @dataclass(slots=True)
@@ -130,25 +146,59 @@ class _Run:
         self.history = list(history)
         self.executor = executor
         self.config = config
+        self.tool_config = node.tool_config(config)
         self.segments: list[_Segment] = []
         self.calls: dict[str, dict[str, Any]] = {}  # call id -> ToolCall / invalid call
         self.results: dict[str, ToolMessage] = {}
+        self.pending: dict[str, None] = {}  # started calls whose result is not absorbed
+        self.left: set[str] = set()  # calls left to the graph's own tool node
         self.model_requests = 0
         self.prefix = f"call_{uuid.uuid4().hex[:8]}"
         self.only_known_tools = only_known_tools
+        self._taken: set[str] | None = None  # call ids of the history (computed lazily)
 
     # -- dispatch ------------------------------------------------------------------
+    def _fresh_id(self, call_id: str) -> str:
+        """``call_id``, or a new id if the model reused one (ids must stay unique)."""
+        if self._taken is None:
+            self._taken = {
+                c["id"] or ""
+                for m in self.history
+                if isinstance(m, AIMessage)
+                for c in (*m.tool_calls, *m.invalid_tool_calls)
+            }
+        if (
+            call_id
+            and call_id not in self.calls
+            and call_id not in self._taken
+            and call_id not in self.executor.ledger
+        ):
+            return call_id
+        n = 1
+        while True:
+            candidate = f"{call_id or self.prefix}_dup{n}"
+            if (
+                candidate not in self.calls
+                and candidate not in self._taken
+                and candidate not in self.executor.ledger
+            ):
+                return candidate
+            n += 1
+
     def handle(self, events: Sequence[MonitorEvent], seg: _Segment) -> None:
         for event in events:
             if isinstance(event, CallComplete):
-                call = event.call
+                call_id = self._fresh_id(event.call["id"] or "")
+                call = tool_call(name=event.call["name"], args=event.call["args"], id=call_id)
+                self.calls[call_id] = dict(call)
+                seg.calls.append(call_id)
                 if self.only_known_tools and call["name"] not in self.executor.tools_by_name:
-                    continue  # left to the graph's own tool node
-                self.calls[call["id"] or ""] = dict(call)
-                seg.calls.append(call["id"] or "")
-                self.executor.submit(call, config=self.node.tool_config(self.config))
+                    self.left.add(call_id)  # for the graph's own tool node
+                    continue
+                self.pending[call_id] = None
+                self.executor.submit(call, config=self.tool_config)
             elif isinstance(event, CallMalformed):
-                call_id = event.id or f"{self.prefix}_bad{event.index}"
+                call_id = self._fresh_id(event.id or f"{self.prefix}_bad{event.index}")
                 self.calls[call_id] = {
                     "name": event.name,
                     "args": event.raw,
@@ -157,6 +207,7 @@ class _Run:
                     "type": "invalid_tool_call",
                 }
                 seg.invalid.append(call_id)
+                self.pending[call_id] = None
                 self.executor.reject(call_id, event.name, f"malformed tool call: {event.error}")
             elif isinstance(event, TextDelta):
                 seg.text += event.text
@@ -164,46 +215,88 @@ class _Run:
                 seg.trap = True
 
     def absorb(self, completions: Sequence[Completion]) -> list[ToolMessage]:
+        """Record finished calls; re-raise the first unhandled tool error after recording all."""
         out: list[ToolMessage] = []
+        error: BaseException | None = None
         for done in completions:
+            self.pending.pop(done.call_id, None)
             if done.error is not None:
-                raise done.error
+                error = error or done.error
+                continue
             assert done.message is not None
             self.results[done.call_id] = done.message
             self.node.estimator.observe_tool(done.record)
             out.append(done.message)
+        if error is not None:
+            raise error
         return out
 
-    def outstanding(self) -> list[Any]:
-        return [
-            r
-            for r in self.executor.ledger
-            if r.id in self.calls and not r.state.terminal and r.id not in self.results
-        ]
+    def drain(self) -> int:
+        """Absorb the completions already queued; return how many there were."""
+        return len(self.absorb(self.executor.ready()))
+
+    async def wait_all(self) -> None:
+        """Wait until every started call has finished."""
+        while self.pending:
+            self.absorb([await self.executor.next_completion()])
+            self.drain()
+
+    def outstanding(self) -> list[CallRecord]:
+        """Ledger records of the started calls whose result has not arrived."""
+        get = self.executor.ledger.get
+        return [get(call_id) for call_id in self.pending]
+
+    def count_request(self) -> None:
+        self.model_requests += 1
+        if self.model_requests > self.node.max_model_requests:
+            raise SpeculativeError(
+                f"the model made {self.node.max_model_requests} requests without a final "
+                "answer; raise max_model_requests if this is expected"
+            )
 
     # -- transcript ----------------------------------------------------------------
-    def segment_message(self, seg: _Segment) -> AIMessage:
+    def segment_message(self, seg: _Segment, message_id: str | None = None) -> AIMessage:
         return AIMessage(
             content=seg.text,
             tool_calls=[self.calls[c] for c in seg.calls],
             invalid_tool_calls=[self.calls[c] for c in seg.invalid],
+            id=message_id,
         )
 
     def transcript(self, *, for_model: bool) -> list[BaseMessage]:
         """Messages of this run: each segment followed by the answers to its calls.
 
         For the model, calls still running are answered by pending placeholders and trap
-        segments are kept; for the graph state, traps and empty segments are dropped.
+        segments are kept; for the graph state, traps are dropped, and calls left to the
+        graph's tool node get no answer. Empty segments are always dropped.
+
+        Message ids are deterministic: a segment with calls is ``ai-<first call id>``, a
+        text segment after calls ``ai-after-<last call id>-<n>``, results
+        ``tool-result-<call id>``; so the same output re-applied with ``add_messages``
+        replaces instead of duplicating.
         """
         out: list[BaseMessage] = []
+        last_call: str | None = None
+        after = 0
         for seg in self.segments:
-            if not for_model and not (seg.text.strip() or seg.calls or seg.invalid):
-                continue
-            ai = self.segment_message(seg)
-            if for_model and seg.trap and not (seg.calls or seg.invalid):
+            if not (seg.text.strip() or seg.calls or seg.invalid or (for_model and seg.trap)):
+                continue  # nothing said (an interruptible segment the model left empty)
+            ids = (*seg.calls, *seg.invalid)
+            if ids:
+                message_id: str | None = f"ai-{ids[0]}"
+                last_call, after = ids[-1], 0
+            elif last_call is not None:
+                after += 1
+                message_id = f"ai-after-{last_call}-{after}"
+            else:
+                message_id = None
+            ai = self.segment_message(seg, message_id)
+            if for_model and seg.trap and not ids:
                 ai = AIMessage(content=seg.text + self.node.trap_text)
             out.append(ai)
-            for cid in (*seg.calls, *seg.invalid):
+            for cid in ids:
+                if cid in self.left:
+                    continue
                 msg = self.results.get(cid)
                 if msg is None:
                     if not for_model:
@@ -219,18 +312,13 @@ class _Run:
         system = self.node.system_message()
         return [system, *messages] if system is not None else messages
 
-    # -- the two back-ends ---------------------------------------------------------
+    # -- the stateless back-end ----------------------------------------------------
     async def stream_turn(self) -> _Segment:
-        self.model_requests += 1
-        if self.model_requests > self.node.max_model_requests:
-            raise SpeculativeError(
-                f"the model made {self.node.max_model_requests} requests without a final "
-                "answer; raise max_model_requests if this is expected"
-            )
+        self.count_request()
         prompt = self.prompt()
         seg = _Segment()
         self.segments.append(seg)
-        monitor = self.node.monitor(self.prefix + f"r{self.model_requests}")
+        monitor = self.node.monitor(f"{self.prefix}r{self.model_requests}")
         started = time.perf_counter()
         first = True
         async for chunk in self.node.bound_model.astream(prompt, self.config):
@@ -247,52 +335,64 @@ class _Run:
         while True:
             seg = await self.stream_turn()
             if until == "turn":
-                self.absorb([await self._completion_of(c) for c in (*seg.calls, *seg.invalid)])
+                await self.wait_all()
                 return
-            waited = False
-            arrived = len(self.absorb(self.executor.ready()))
-            while True:
-                outstanding = self.outstanding()
-                if policy.request_now(outstanding, arrived=arrived):
-                    break
+            # results the model has not seen: those that arrived while it streamed
+            arrived = self.drain()
+            while self.pending and not policy.request_now(self.outstanding(), arrived=arrived):
                 self.absorb([await self.executor.next_completion()])
-                arrived += 1
-                waited = True
-            final = not (seg.calls or seg.invalid or seg.trap) and not self.outstanding()
-            if final:
-                return
-            if seg.trap and not (seg.calls or seg.invalid) and not (arrived or waited):
-                raise SpeculativeError(
-                    "the model trapped (waits for a result) but no call is outstanding"
-                )
+                arrived += 1 + self.drain()
+            if seg.calls or seg.invalid:
+                continue
+            if seg.trap:
+                if not arrived and not self.pending:
+                    raise SpeculativeError(
+                        "the model trapped (wrote [TRAP][END] to wait for a result) but no "
+                        "call is outstanding and no new result arrived: nothing would wake it"
+                    )
+                continue
+            if not arrived and not self.pending:
+                return  # the answer, written with every result in view
+            # the model answered while results were missing: let it answer with them
 
-    async def _completion_of(self, call_id: str) -> Completion:
-        record = self.executor.ledger.get(call_id)
-        try:
-            return Completion(record, await self.executor.wait(call_id))
-        except Exception as exc:  # an unhandled tool error: absorb() re-raises it
-            return Completion(record, None, exc)
-
+    # -- the interruptible back-end ------------------------------------------------
     async def run_interruptible(self) -> None:
-        self.model_requests += 1
         model = self.node.model
         open_session = getattr(model, "open_session", None)
         if not callable(open_session):
             raise SpeculativeError(f"{type(model).__name__} cannot open interruptible sessions")
-        prompt = self.prompt()
-        session = open_session(prompt, tools=self.node.tools)
-        monitor = self.node.monitor(self.prefix)
         manager = InterruptManager()
-        seg = _Segment()
-        self.segments.append(seg)
+        while True:
+            self.count_request()
+            prompt = self.prompt()
+            session = open_session(prompt, tools=self.node.tools)
+            await self._session(session, prompt, manager)
+            manager.add(self.executor.ready())
+            late = self.absorb(manager.release(in_critical_section=False))
+            if not late and not self.pending:
+                return
+            # the model answered while results were missing (or arrived too late to be
+            # injected): wait for them all, then let it answer in a new session
+            await self.wait_all()
+
+    async def _session(
+        self, session: Any, prompt: list[BaseMessage], manager: InterruptManager
+    ) -> None:
+        """Stream one interruptible session; deliver results at safe points meanwhile."""
+        monitor = self.node.monitor(f"{self.prefix}s{self.model_requests}")
+        segments = self.segments
+        segments.append(_Segment())
+        quiet = True  # no delivery since the model last started a call
 
         def deliver() -> None:
-            nonlocal seg
+            nonlocal quiet
             ready = manager.release(in_critical_section=monitor.in_call)
             if ready:
-                session.inject(self.absorb(ready))
-                seg = _Segment()
-                self.segments.append(seg)
+                messages = self.absorb(ready)
+                if messages:
+                    session.inject(messages)
+                    quiet = False
+                    segments.append(_Segment())
 
         async def pump() -> None:
             while True:
@@ -300,45 +400,69 @@ class _Run:
                 manager.add(self.executor.ready())
                 deliver()
 
-        callbacks = AsyncCallbackManager.configure(
-            inheritable_callbacks=(self.config or {}).get("callbacks")
-        )
-        (tracer,) = await callbacks.on_chat_model_start(
-            {"name": type(model).__name__}, [prompt], invocation_params={"session": True}
-        )
-        pumping = asyncio.create_task(pump())
-        try:
-            async for chunk in session:
+        stream = session.__aiter__()
+
+        async def consume() -> None:
+            nonlocal quiet
+            async for chunk in stream:
+                events = monitor.feed(chunk)  # before any await: the pump must see in_call
+                if events:
+                    self.handle(events, segments[-1])
+                    for event in events:
+                        if isinstance(event, CallComplete | CallMalformed):
+                            quiet = True
+                        elif isinstance(event, Trap) and quiet and not (self.pending or manager):
+                            raise SpeculativeError(
+                                "the model trapped (wrote [TRAP][END] to wait for a result) "
+                                "but no call is outstanding: nothing would wake it"
+                            )
+                deliver()
                 if isinstance(chunk.content, str):
                     await tracer.on_llm_new_token(
                         chunk.content, chunk=ChatGenerationChunk(message=chunk)
                     )
-                self.handle(monitor.feed(chunk), seg)
-                if pumping.done():
-                    pumping.result()  # surface an unhandled tool error
-                deliver()
-            self.handle(monitor.finish(), seg)
+            self.handle(monitor.finish(), segments[-1])
+
+        callbacks = get_async_callback_manager_for_config(self.config or {})
+        (tracer,) = await callbacks.on_chat_model_start(
+            {"name": type(self.node.model).__name__}, [prompt], invocation_params={"session": True}
+        )
+        pumping = asyncio.create_task(pump())
+        streaming = asyncio.create_task(consume())
+        try:
+            await asyncio.wait((pumping, streaming), return_when=asyncio.FIRST_COMPLETED)
+            if pumping.done():
+                pumping.result()  # an unhandled tool error: it ends the run
+            streaming.result()
         except BaseException as exc:
             await tracer.on_llm_error(exc)
             raise
         finally:
-            pumping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pumping
+            for task in (streaming, pumping):
+                task.cancel()
+            await asyncio.gather(streaming, pumping, return_exceptions=True)
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
         final = AIMessage(content=monitor.text, tool_calls=monitor.calls)
         await tracer.on_llm_end(LLMResult(generations=[[ChatGeneration(message=final)]]))
-        manager.add(self.executor.ready())
-        self.absorb(manager.release(in_critical_section=False))
-        if self.outstanding():
-            raise SpeculativeError("the model answered while calls were still running")
 
 
 class AsyncToolCallingNode:
     """A LangGraph node that runs a tool-calling model with asynchronous function calling.
 
     Add it with ``builder.add_node("agent", AsyncToolCallingNode(model, tools))``. It reads
-    and appends to the ``messages`` channel (``add_messages``); tool results carry
-    deterministic ids (``tool-result-<call id>``), so re-sent results replace.
+    and appends to the ``messages`` channel (``add_messages``). Message ids are
+    deterministic (tool results ``tool-result-<call id>``, model turns with calls
+    ``ai-<first call id>``), so output re-applied to the state replaces instead of
+    duplicating. Every call started in the node finishes (or is cancelled) before the node
+    returns.
+
+    With ``until="turn"``, calls to tools the node was not given, and to tools that take
+    graph state, the store or the runtime (only ``ToolNode`` injects those), are left
+    without a ``ToolMessage`` for the graph's tool node; see :func:`async_tools_condition`.
+    With ``until="answer"`` they are answered with an error message.
 
     Args:
         model: A chat model with native tool calling (``bind_tools``), or a CML model
@@ -346,7 +470,8 @@ class AsyncToolCallingNode:
         tools: The tools.
         until: ``answer``: loop model and tools inside the node until the final answer
             (interrupts, traps). ``turn``: one model turn, calls started mid-stream, return
-            the ``AIMessage`` and the ``ToolMessage`` of every call (for existing graphs).
+            the ``AIMessage`` and the ``ToolMessage`` of every call it ran (for existing
+            graphs).
         backend: ``auto`` picks ``interruptible`` when the model offers sessions (and, for
             the scripted model, was created with ``backend="interruptible"``).
         cml: The model writes CML text instead of native tool calls; the node adds the CML
@@ -403,15 +528,17 @@ class AsyncToolCallingNode:
         self.backend: Literal["stateless", "interruptible"] = (
             _detect_backend(model) if backend == "auto" else backend
         )
-        self.bound_model: Runnable[LanguageModelInput, BaseMessage] = (
-            model if cml else model.bind_tools(self.tools)
-        )
         self.param_order = {
             t.name: list(t.tool_call_schema.model_json_schema().get("properties", {}))
             for t in self.tools
             if hasattr(t.tool_call_schema, "model_json_schema")
         }
         self.__name__ = "async_tool_calling"  # LangGraph names nodes after callables
+
+    @functools.cached_property
+    def bound_model(self) -> Runnable[LanguageModelInput, BaseMessage]:
+        """The model the stateless back-end streams: with the tools bound (as is for CML)."""
+        return self.model if self.cml else self.model.bind_tools(self.tools)
 
     def monitor(self, id_prefix: str) -> TokenMonitor:
         """A fresh token monitor for one model stream."""
@@ -439,23 +566,39 @@ class AsyncToolCallingNode:
         return kept
 
     async def arun(
-        self, messages: Sequence[BaseMessage], config: RunnableConfig | None = None
+        self,
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None = None,
+        *,
+        ledger: CallLedger | None = None,
     ) -> list[BaseMessage]:
         """Run on a conversation; return the new messages (outside a graph too).
+
+        Args:
+            messages: The conversation so far.
+            config: The run's config (callbacks, tags, metadata reach the model and tools).
+            ledger: The ledger to record this run's calls in (a fresh one by default);
+                pass one to inspect the calls afterwards or to share it with other nodes.
+
+        Returns:
+            The new messages: model turns, each followed by the results of its calls.
 
         Raises:
             SpeculativeError: If the model loops without answering, or traps with nothing
                 outstanding.
+            Exception: A tool's exception that ``handle_tool_errors`` does not handle.
         """
+        turn = self.until == "turn"
+        tools = [t for t in self.tools if not _needs_graph_injection(t)] if turn else self.tools
         async with ToolExecutor(
-            self.tools,
-            ledger=CallLedger(),
+            tools,
+            ledger=ledger if ledger is not None else CallLedger(),
             max_concurrency=self.max_concurrency,
             timeout=self.timeout,
             handle_tool_errors=self.handle_tool_errors,
         ) as executor:
-            run = _Run(self, messages, executor, config)
-            if self.until == "answer" and self.backend == "interruptible":
+            run = _Run(self, messages, executor, config, only_known_tools=turn)
+            if not turn and self.backend == "interruptible":
                 await run.run_interruptible()
             else:
                 await run.run_stateless(self.until)
@@ -480,26 +623,44 @@ def _detect_backend(model: BaseChatModel) -> Literal["stateless", "interruptible
 def async_tools_condition(
     state: Mapping[str, Any] | Sequence[BaseMessage],
     messages_key: str = "messages",
-) -> Literal["tools", "model", "__end__"]:
+    *,
+    tools_node: str = "tools",
+    model_node: str = "model",
+) -> str | list[Send]:
     """Route after an :class:`AsyncToolCallingNode` with ``until="turn"``.
 
-    Returns ``"tools"`` when the last model turn has calls without a ``ToolMessage`` (a
-    stock ``ToolNode`` runs just those), ``"model"`` when every call was answered (back to
-    the model), and ``END`` when the model answered without calls.
+    Use it as ``builder.add_conditional_edges("model", async_tools_condition)`` with a
+    stock ``ToolNode`` named ``"tools"`` and an edge ``"tools" -> "model"``.
+
+    Args:
+        state: The graph state (or its list of messages).
+        messages_key: The state key of the messages.
+        tools_node: The name of the graph's tool node.
+        model_node: The name of the model node.
+
+    Returns:
+        When the last model turn has calls without a ``ToolMessage``: one ``Send`` to
+        ``tools_node`` per such call, so a stock ``ToolNode`` runs just those (as
+        ``create_agent`` routes); for a list-of-messages state, ``tools_node`` (the tool
+        node then runs every call of the turn). ``model_node`` when every call was
+        answered (the node answers malformed calls itself), and ``END`` when the model
+        answered without calls.
     """
+    by_list = isinstance(state, Sequence)
     messages = state if isinstance(state, Sequence) else state[messages_key]
     answered: set[str] = set()
     for msg in reversed(messages):
         if isinstance(msg, ToolMessage):
             answered.add(msg.tool_call_id)
         elif isinstance(msg, AIMessage):
-            ids = [c["id"] for c in msg.tool_calls] + [
-                c["id"] for c in msg.invalid_tool_calls if c.get("id")
-            ]
-            if not ids:
-                return "__end__"
-            return "model" if all(i in answered for i in ids) else "tools"
-    return "__end__"
+            invalid = [c["id"] for c in msg.invalid_tool_calls if c.get("id")]
+            if not (msg.tool_calls or invalid):
+                return END
+            waiting = [c for c in msg.tool_calls if c["id"] not in answered]
+            if not waiting:
+                return model_node
+            return tools_node if by_list else [Send(tools_node, [call]) for call in waiting]
+    return END
 
 
 def create_async_agent(
@@ -552,6 +713,18 @@ class _DispatchingChatModel(BaseChatModel):
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
         raise SpeculativeError("AsyncToolCallingMiddleware needs an async agent (ainvoke)")
 
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Stream the wrapped model with early dispatch; only the wrapped model is traced."""
+        messages = self._convert_input(input).to_messages()
+        return await self._dispatch(messages, config, stop, kwargs)
+
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -559,12 +732,24 @@ class _DispatchingChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        message = await self._dispatch(messages, None, stop, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _dispatch(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig | None,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
         run: _Run = self.run
         seg = _Segment()
         run.segments.append(seg)
-        monitor = run.node.monitor(run.prefix)
+        monitor = run.node.monitor(f"{run.prefix}m{len(run.segments)}")
+        if stop is not None:
+            kwargs = {**kwargs, "stop": stop}
         merged: AIMessageChunk | None = None
-        async for chunk in self.inner.astream(messages):
+        async for chunk in self.inner.astream(messages, config, **kwargs):
             if isinstance(chunk, AIMessageChunk):
                 merged = chunk if merged is None else merged + chunk
                 run.handle(monitor.feed(chunk), seg)
@@ -574,7 +759,7 @@ class _DispatchingChatModel(BaseChatModel):
             message.response_metadata = dict(merged.response_metadata)
             message.usage_metadata = merged.usage_metadata
             message.id = merged.id
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return message
 
 
 class AsyncToolCallingMiddleware(AgentMiddleware):
@@ -610,35 +795,68 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
         self._tools = list(tools) if tools is not None else None
         self._max_concurrency = max_concurrency
         self._timeout = timeout
+        self._node: tuple[tuple[int, ...], AsyncToolCallingNode] | None = None
+
+    def _node_for(self, model: BaseChatModel, tools: list[BaseTool]) -> AsyncToolCallingNode:
+        """The (cached) node holding the monitor settings and latency estimates."""
+        key = (id(model), *map(id, tools))
+        if self._node is None or self._node[0] != key:
+            node = AsyncToolCallingNode(
+                model,
+                tools,
+                until="turn",
+                backend="stateless",
+                max_concurrency=self._max_concurrency,
+                timeout=self._timeout,
+            )
+            self._node = (key, node)  # the node holds model and tools: their ids stay valid
+        return self._node[1]
 
     async def awrap_model_call(
         self,
         request: ModelRequest,
         handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
     ) -> ModelResponse:
-        """Stream the model call with early dispatch; answer every call it started."""
-        tools = self._tools or [t for t in request.tools if isinstance(t, BaseTool)]
-        node = AsyncToolCallingNode(
-            request.model,
-            tools,
-            until="turn",
-            backend="stateless",
-            max_concurrency=self._max_concurrency,
-            timeout=self._timeout,
-            handle_tool_errors=True,
+        """Stream the model call with early dispatch; answer every call it started.
+
+        Tools that take graph state, the store or the runtime are left to the tool node
+        (only it can inject them), as are calls to tools the middleware does not have.
+        Started calls finish before the model node does: the executor lives only for one
+        model call, so no tool outlives its node.
+        """
+        given = (
+            self._tools
+            if self._tools is not None
+            else [t for t in request.tools if isinstance(t, BaseTool)]
         )
+        tools = [t for t in given if not _needs_graph_injection(t)]
+        if not isinstance(request.model, BaseChatModel):  # pragma: no cover - defensive
+            return await handler(request)
+        node = self._node_for(request.model, tools)
+        try:
+            config: RunnableConfig | None = get_config()
+        except RuntimeError:  # outside a graph run
+            config = None
         async with ToolExecutor(
             tools,
             max_concurrency=self._max_concurrency,
             timeout=self._timeout,
             handle_tool_errors=True,
         ) as executor:
-            run = _Run(node, request.messages, executor, None, only_known_tools=True)
+            run = _Run(node, request.messages, executor, config, only_known_tools=True)
             wrapped = _DispatchingChatModel(inner=request.model, run=run)
             response = await handler(request.override(model=wrapped))
-            started = [c for seg in run.segments for c in (*seg.calls, *seg.invalid)]
-            run.absorb([await run._completion_of(c) for c in started])
-        answers: list[AnyMessage] = [run.results[c] for c in started if c in run.results]
+            await run.wait_all()
+        # answer the calls of the returned AIMessage (not those of a retried attempt)
+        ids = [
+            c["id"]
+            for m in response.result
+            if isinstance(m, AIMessage)
+            for c in (*m.tool_calls, *m.invalid_tool_calls)
+        ]
+        answers: list[AnyMessage] = [
+            run.results[c] for c in ids if c is not None and c in run.results
+        ]
         return ModelResponse(
             result=[*response.result, *answers],
             structured_response=response.structured_response,
