@@ -868,6 +868,35 @@ async def test_middleware_leaves_tools_needing_graph_state_to_the_tool_node() ->
     assert_openai_valid(messages)
 
 
+async def test_middleware_keeps_structured_output_calls() -> None:
+    from langchain.agents.structured_output import ToolStrategy
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        city: str
+        sky: str
+
+    @tool
+    async def get_weather(city: str) -> str:
+        """Weather."""
+        return "sunny"
+
+    script = [
+        ModelTurn.calls(("get_weather", {"city": "Paris"})),
+        ModelTurn.calls(("Weather", {"city": "Paris", "sky": "sunny"})),
+    ]
+    model = ScriptedChatModel(script=script, latency=ZERO)
+    agent = create_agent(
+        model,
+        [get_weather],
+        response_format=ToolStrategy(Weather),
+        middleware=[AsyncToolCallingMiddleware()],
+    )
+    out = await guarded(agent.ainvoke({"messages": [HumanMessage("q")]}))
+    assert out["structured_response"] == Weather(city="Paris", sky="sunny")
+    assert_openai_valid(out["messages"])
+
+
 # -- deterministic ids and placeholders ------------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_reapplying_the_output_replaces_instead_of_duplicating(backend: str) -> None:

@@ -84,6 +84,14 @@ def _is_trap(turn: ModelTurn) -> bool:
 class SimulatedSession:
     """An interruptible session over a scripted model (see module docs).
 
+    The session takes one *step* at a time: the script's ``next_action`` (a
+    :class:`~langgraph_speculative.integrations.scripted_tasks.TaskResponder`), or else the
+    model's ``next_turn`` (a fixed list, or a responder). Injected messages are read at the
+    next step boundary. After a trap, the session waits for an injection; a step that
+    traps again is not streamed (the model stays trapped, silently) and waits for the next
+    one. With a fixed list, such a silent trap turn is used up all the same (recorded in
+    :attr:`context`), so each trap turn of the list waits for one injection.
+
     Args:
         model: The scripted model (its script, latency and bound tools).
         messages: The conversation so far.
@@ -105,7 +113,10 @@ class SimulatedSession:
         return list(self._context)
 
     def inject(self, messages: Sequence[BaseMessage]) -> None:
-        """Queue messages for the next token boundary (after the call being written)."""
+        """Queue messages for the next step boundary (after the call being written).
+
+        Also before the stream starts: the first step sees them. Wakes a trapped session.
+        """
         if messages:
             self._inbox.extend(messages)
             self.injections += len(messages)

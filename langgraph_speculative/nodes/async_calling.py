@@ -10,8 +10,8 @@ nothing else to write. Three surfaces, one ledger and executor underneath:
 - :class:`AsyncToolCallingNode`: the node itself. With ``until="turn"`` it is a model node
   for an existing graph: it streams one model turn, starts calls mid-stream, and returns
   the ``AIMessage`` plus the ``ToolMessage`` of every call it started; route it with
-  :func:`async_tools_condition` (a stock ``ToolNode`` then only runs calls that have no
-  ``ToolMessage``);
+  :func:`async_tools_condition` (a stock ``ToolNode`` then only runs the calls the node
+  left to it, those without a ``ToolMessage``);
 - :class:`AsyncToolCallingMiddleware`: for ``langchain.agents.create_agent`` users.
 
 Back-ends: ``interruptible`` models (offering ``open_session``, see
@@ -457,7 +457,9 @@ class AsyncToolCallingNode:
     deterministic (tool results ``tool-result-<call id>``, model turns with calls
     ``ai-<first call id>``), so output re-applied to the state replaces instead of
     duplicating. Every call started in the node finishes (or is cancelled) before the node
-    returns.
+    returns. If the model answers while calls are still running (or their results came
+    too late for it to see), the node waits for them and asks the model again, so the
+    final answer sees every result.
 
     With ``until="turn"``, calls to tools the node was not given, and to tools that take
     graph state, the store or the runtime (only ``ToolNode`` injects those), are left
@@ -533,6 +535,8 @@ class AsyncToolCallingNode:
             for t in self.tools
             if hasattr(t.tool_call_schema, "model_json_schema")
         }
+        self.early_tools = [t for t in self.tools if not _needs_graph_injection(t)]
+        """The tools ``until="turn"`` runs itself (not those needing ``ToolNode``'s injection)."""
         self.__name__ = "async_tool_calling"  # LangGraph names nodes after callables
 
     @functools.cached_property
@@ -589,7 +593,7 @@ class AsyncToolCallingNode:
             Exception: A tool's exception that ``handle_tool_errors`` does not handle.
         """
         turn = self.until == "turn"
-        tools = [t for t in self.tools if not _needs_graph_injection(t)] if turn else self.tools
+        tools = self.early_tools if turn else self.tools
         async with ToolExecutor(
             tools,
             ledger=ledger if ledger is not None else CallLedger(),
@@ -798,7 +802,11 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
         self._node: tuple[tuple[int, ...], AsyncToolCallingNode] | None = None
 
     def _node_for(self, model: BaseChatModel, tools: list[BaseTool]) -> AsyncToolCallingNode:
-        """The (cached) node holding the monitor settings and latency estimates."""
+        """The (cached) node for ``model`` and the given tools.
+
+        It holds the monitor settings, the latency estimates and, in ``early_tools``, the
+        tools this middleware runs itself.
+        """
         key = (id(model), *map(id, tools))
         if self._node is None or self._node[0] != key:
             node = AsyncToolCallingNode(
@@ -829,10 +837,10 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
             if self._tools is not None
             else [t for t in request.tools if isinstance(t, BaseTool)]
         )
-        tools = [t for t in given if not _needs_graph_injection(t)]
         if not isinstance(request.model, BaseChatModel):  # pragma: no cover - defensive
             return await handler(request)
-        node = self._node_for(request.model, tools)
+        node = self._node_for(request.model, given)
+        tools = node.early_tools
         try:
             config: RunnableConfig | None = get_config()
         except RuntimeError:  # outside a graph run
