@@ -1058,3 +1058,24 @@ async def test_stateless_node_through_chat_openai(srv: SimServer, task: Scripted
         task.tool_call_id(c): 1 for c in task.calls
     }
     assert_openai_valid([HumanMessage(task.question), *out])
+
+
+@pytest.mark.parametrize("until", ["answer", "turn"])
+async def test_a_model_that_does_not_stream_still_works(until: str) -> None:
+    # LangChain yields one whole AIMessage from astream() when streaming is disabled
+    @tool
+    async def get_weather(city: str) -> str:
+        """Weather."""
+        return f"sunny in {city}"
+
+    model = ScriptedChatModel(
+        script=[ModelTurn.calls(("get_weather", {"city": "Paris"})), ModelTurn(text="Sunny.")],
+        latency=LatencyModel.zero(),
+        disable_streaming=True,
+    )
+    node = AsyncToolCallingNode(model, [get_weather], until=until)  # type: ignore[arg-type]
+    out = await node.arun([HumanMessage("Weather in Paris?")])
+    assert isinstance(out[0], AIMessage) and out[0].tool_calls[0]["args"] == {"city": "Paris"}
+    assert isinstance(out[1], ToolMessage) and out[1].content == "sunny in Paris"
+    if until == "answer":
+        assert out[-1].content == "Sunny."

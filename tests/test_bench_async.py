@@ -131,3 +131,26 @@ async def test_multi_step_chains_respect_dependencies() -> None:
         assert run.error is None, (mode, run.error)
         # a chain runs its calls in order, each after the one before finished
         assert [cid for cid, _, _ in run.calls] == [f"call_chain_{i}" for i in range(3)]
+
+
+async def test_a_real_endpoint_runs_the_stateless_modes() -> None:
+    from langgraph_speculative.bench.async_calling import Endpoint
+    from langgraph_speculative.integrations.sim_server import SimServer
+
+    tasks = [_task("p", ["a", "b"]), _task("q", ["x"])]
+    lat = LatencyModel.zero()
+    with SimServer(tasks=tasks, latency=lat) as server:  # stands in for a real endpoint
+        endpoint = Endpoint(server.base_url, "parallel")  # task found by its question
+        result = await run_benchmark(
+            tasks,
+            lat,
+            modes=["sync_parallel", "async_stateless"],
+            endpoint=endpoint,
+            progress_bar=False,
+        )
+        with pytest.raises(ValueError, match="stateless"):
+            await run_benchmark(tasks, lat, endpoint=endpoint, progress_bar=False)
+    doc = result.document()
+    assert doc["model"] == {"base_url": server.base_url, "model": "parallel"}
+    assert doc["calls"]["lost"] == 0 and doc["calls"]["duplicated"] == 0
+    assert doc["failures"] == []

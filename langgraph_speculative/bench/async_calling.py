@@ -61,6 +61,7 @@ __all__ = [
     "BASELINE_MODES",
     "MODES",
     "BenchResult",
+    "Endpoint",
     "TaskRun",
     "add_arguments",
     "ideal_ms",
@@ -83,6 +84,21 @@ _POLICY: dict[str, Policy] = {
 }
 _HTTP_MODES = ("sync", "sync_parallel", "async_stateless")  # an HTTP API is stateless
 _HTTP = "@http"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A real OpenAI-compatible model endpoint to benchmark instead of the simulation.
+
+    Attributes:
+        base_url: The endpoint's base URL (for example ``http://127.0.0.1:8000/v1``).
+        model: The model name.
+        api_key: The API key (``"none"`` for servers that want none).
+    """
+
+    base_url: str
+    model: str
+    api_key: str = "none"
 
 
 @dataclass(slots=True)
@@ -149,6 +165,7 @@ class BenchResult:
         overhead_us: Mode (and ``bare``) to time per call (µs) at zero latency; see
             :func:`measure_overhead`.
         estimate_noise: How well the simulated model knew each call's duration.
+        endpoint: The real endpoint benchmarked, if any.
     """
 
     tasks: list[ScriptedTask]
@@ -158,24 +175,30 @@ class BenchResult:
     ideal: dict[str, float]
     overhead_us: dict[str, float] = field(default_factory=dict)
     estimate_noise: float | None = 0.5
+    endpoint: Endpoint | None = None
 
     def failures(self) -> list[TaskRun]:
         """Runs that ended in an error."""
         return [r for r in self.runs.values() if r.error is not None]
 
     def call_counts(self, mode: str | None = None) -> dict[str, int]:
-        """Expected, executed, duplicated and lost calls (over all modes by default)."""
+        """Expected, executed, duplicated and lost calls (over all modes by default).
+
+        Calls are matched by (tool, canonical arguments), so runs of a real model (whose
+        call ids are its own) are counted the same way: an executed call beyond the
+        expected count of its key is *duplicated* (or unexpected), an expected call never
+        executed is *lost*.
+        """
         counts = Counter[str]()
         for task in self.tasks:
-            expected = {task.tool_call_id(c) for c in task.calls}
+            expected = Counter((c.name, canonical_json(dict(c.args))) for c in task.calls)
             for m in self.modes if mode is None else [mode]:
                 run = self.runs[(task.id, m)]
-                seen = Counter(cid for cid, _, _ in run.calls)
-                counts["expected"] += len(expected)
+                seen = Counter((tool, args) for _, tool, args in run.calls)
+                counts["expected"] += sum(expected.values())
                 counts["executed"] += len(run.calls)
-                counts["duplicated"] += sum(n - 1 for cid, n in seen.items() if n > 1)
-                counts["duplicated"] += sum(n for cid, n in seen.items() if cid not in expected)
-                counts["lost"] += sum(1 for cid in expected if cid not in seen)
+                counts["duplicated"] += sum((seen - expected).values())
+                counts["lost"] += sum((expected - seen).values())
         return {k: counts[k] for k in ("expected", "executed", "duplicated", "lost")}
 
     def http_mismatches(self) -> list[str]:
@@ -209,6 +232,11 @@ class BenchResult:
                 speedup[f"{m}_vs_{ref}"] = sum(ratios) / len(ratios)
         doc: dict[str, Any] = {
             "benchmark": "async",
+            "model": (
+                {"base_url": self.endpoint.base_url, "model": self.endpoint.model}
+                if self.endpoint is not None
+                else "simulated"
+            ),
             "tasks": len(self.tasks),
             "tasks_completed": len(ok),
             "latency": {
@@ -319,8 +347,22 @@ def _make_model(
     latency: LatencyModel,
     base_url: str | None,
     estimate_noise: float | None,
+    endpoint: Endpoint | None = None,
 ) -> BaseChatModel:
     policy = _POLICY[mode.removesuffix(_HTTP)]
+    if endpoint is not None:
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key,  # type: ignore[arg-type]
+            model=endpoint.model,
+            streaming=True,
+            max_retries=2,
+            timeout=300,
+            # one call per turn is the sync baseline's definition
+            model_kwargs={"parallel_tool_calls": False} if mode == "sync" else {},
+        )
     if mode.endswith(_HTTP):
         if base_url is None:
             raise SpeculativeError(f"mode {mode!r} needs the simulated server")
@@ -347,6 +389,7 @@ class _Prepared:
     mode: str
     agent: Any
     journal: Any
+    scripted: bool = True
 
 
 def _prepare(
@@ -355,6 +398,7 @@ def _prepare(
     latency: LatencyModel,
     base_url: str | None,
     estimate_noise: float | None = 0.5,
+    endpoint: Endpoint | None = None,
 ) -> _Prepared:
     """Build a run's tools and agent (not timed)."""
     from langchain.agents import create_agent
@@ -364,12 +408,12 @@ def _prepare(
 
     journal = ToolJournal()
     tools = make_simulated_tools(task.functions, latency=latency, journal=journal)
-    model = _make_model(task, mode, latency, base_url, estimate_noise)
+    model = _make_model(task, mode, latency, base_url, estimate_noise, endpoint)
     if mode.startswith("async"):
         agent: Any = create_async_agent(model, tools).compile()
     else:
         agent = create_agent(model, tools)
-    return _Prepared(task, mode, agent, journal)
+    return _Prepared(task, mode, agent, journal, scripted=endpoint is None)
 
 
 async def _run_one(prepared: _Prepared) -> TaskRun:
@@ -381,7 +425,8 @@ async def _run_one(prepared: _Prepared) -> TaskRun:
     try:
         out = await agent.ainvoke({"messages": [HumanMessage(task.question)]}, config=config)
         final = out["messages"][-1]
-        if not isinstance(final, AIMessage) or final.content != task.final_answer():
+        answered = isinstance(final, AIMessage) and not final.tool_calls
+        if not answered or (prepared.scripted and final.content != task.final_answer()):
             error = f"the run did not end with the final answer (last message: {final!r:.200})"
     except Exception as exc:  # a failed run is reported, not fatal to the benchmark
         error = f"{type(exc).__name__}: {exc}"
@@ -409,6 +454,7 @@ async def run_benchmark(
     progress_bar: bool = True,
     overhead_tasks: int = 0,
     estimate_noise: float | None = 0.5,
+    endpoint: Endpoint | None = None,
 ) -> BenchResult:
     """Run every task in every mode, interleaved, at most ``concurrency`` at once.
 
@@ -424,6 +470,8 @@ async def run_benchmark(
         overhead_tasks: Also measure framework overhead on this many tasks (0: skip).
         estimate_noise: How well the simulated model knows each call's duration (see
             ``TaskResponder.on_latency``); the same in every mode.
+        endpoint: Benchmark a real OpenAI-compatible model instead of the simulated one
+            (the tools stay simulated); only the stateless modes apply.
 
     Raises:
         ValueError: On an unknown mode, no tasks, or ``concurrency`` < 1.
@@ -435,6 +483,11 @@ async def run_benchmark(
         raise ValueError("no tasks to run")
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if endpoint is not None and (via_http or "async_interruptible" in modes):
+        raise ValueError(
+            "a real endpoint is a stateless chat-completions API: run the modes "
+            f"{list(_HTTP_MODES)} without --via-http"
+        )
     all_modes = list(modes) + ([m + _HTTP for m in modes if m in _HTTP_MODES] if via_http else [])
     jobs = [(t, m) for t in tasks for m in all_modes]
     random.Random(seed).shuffle(jobs)
@@ -445,7 +498,7 @@ async def run_benchmark(
         progress(len(jobs), "bench async", enabled=progress_bar) as bar,
     ):
         # build every agent first: building is CPU work that would stall timed runs
-        prepared = [_prepare(t, m, latency, base_url, estimate_noise) for t, m in jobs]
+        prepared = [_prepare(t, m, latency, base_url, estimate_noise, endpoint) for t, m in jobs]
 
         async def one(item: _Prepared) -> None:
             async with slots:
@@ -453,7 +506,11 @@ async def run_benchmark(
             bar.update(1)
 
         await asyncio.gather(*(one(item) for item in prepared))
-    overhead = await measure_overhead(tasks, modes, limit=overhead_tasks) if overhead_tasks else {}
+    overhead = (
+        await measure_overhead(tasks, modes, limit=overhead_tasks)
+        if overhead_tasks and endpoint is None
+        else {}
+    )
     return BenchResult(
         tasks=list(tasks),
         modes=all_modes,
@@ -462,6 +519,7 @@ async def run_benchmark(
         ideal={t.id: ideal_ms(t, latency) for t in tasks},
         overhead_us=overhead,
         estimate_noise=estimate_noise,
+        endpoint=endpoint,
     )
 
 
@@ -543,6 +601,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tasks re-run with zero latency to measure framework overhead (0: skip)",
     )
     parser.add_argument("--via-http", action="store_true", help="also run via real ChatOpenAI")
+    parser.add_argument(
+        "--base-url", default=None, help="a real OpenAI-compatible endpoint (tools stay simulated)"
+    )
+    parser.add_argument("--model", default=None, help="the model name at --base-url")
+    parser.add_argument(
+        "--api-key", default=None, help="API key for --base-url (default: $OPENAI_API_KEY)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="task runs at once")
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -564,6 +629,16 @@ def run(args: argparse.Namespace) -> int:
         answer_tokens=args.answer_tokens,
     )
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    endpoint = None
+    if args.base_url is not None or args.model is not None:
+        if not (args.base_url and args.model):
+            raise ValueError("--base-url and --model go together")
+        import os
+
+        key = args.api_key or os.environ.get("OPENAI_API_KEY") or "none"
+        endpoint = Endpoint(args.base_url, args.model, key)
+        if args.modes == ",".join(MODES):  # the default: keep the modes an endpoint allows
+            modes = [m for m in modes if m in _HTTP_MODES]
     result = asyncio.run(
         run_benchmark(
             tasks,
@@ -575,6 +650,7 @@ def run(args: argparse.Namespace) -> int:
             progress_bar=not args.no_progress,
             overhead_tasks=args.overhead_tasks,
             estimate_noise=args.estimate_noise,
+            endpoint=endpoint,
         )
     )
     print(f"bench async: {len(tasks)} tasks from {args.data.name}, profile {args.profile}")

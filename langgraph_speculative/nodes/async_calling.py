@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -325,7 +326,7 @@ class _Run:
             if first:
                 self.node.estimator.observe_ttft((time.perf_counter() - started) * 1e3)
                 first = False
-            if isinstance(chunk, AIMessageChunk):
+            if isinstance(chunk, AIMessage):  # a chunk, or a whole message if not streaming
                 self.handle(monitor.feed(chunk), seg)
         self.handle(monitor.finish(), seg)
         return seg
@@ -754,8 +755,9 @@ class _DispatchingChatModel(BaseChatModel):
             kwargs = {**kwargs, "stop": stop}
         merged: AIMessageChunk | None = None
         async for chunk in self.inner.astream(messages, config, **kwargs):
-            if isinstance(chunk, AIMessageChunk):
-                merged = chunk if merged is None else merged + chunk
+            if isinstance(chunk, AIMessage):  # a chunk, or a whole message if not streaming
+                part = chunk if isinstance(chunk, AIMessageChunk) else _as_chunk(chunk)
+                merged = part if merged is None else merged + part
                 run.handle(monitor.feed(chunk), seg)
         run.handle(monitor.finish(), seg)
         message = run.segment_message(seg)
@@ -869,3 +871,23 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
             result=[*response.result, *answers],
             structured_response=response.structured_response,
         )
+
+
+def _as_chunk(message: AIMessage) -> AIMessageChunk:
+    """A whole ``AIMessage`` (from a model that does not stream) as one chunk."""
+    return AIMessageChunk(
+        content=message.content,
+        tool_call_chunks=[
+            {
+                "name": c["name"],
+                "args": json.dumps(c["args"]),
+                "id": c["id"],
+                "index": i,
+                "type": "tool_call_chunk",
+            }
+            for i, c in enumerate(message.tool_calls)
+        ],
+        response_metadata=message.response_metadata,
+        usage_metadata=message.usage_metadata,
+        id=message.id,
+    )
