@@ -1079,3 +1079,23 @@ async def test_a_model_that_does_not_stream_still_works(until: str) -> None:
     assert isinstance(out[1], ToolMessage) and out[1].content == "sunny in Paris"
     if until == "answer":
         assert out[-1].content == "Sunny."
+
+
+def test_bound_tools_tell_the_model_their_expected_duration() -> None:
+    @tool
+    async def slow_search(q: str) -> str:
+        """Search the web."""
+        return q
+
+    slow_search.metadata = {"expected_ms": 1500}
+    captured: list[Any] = []
+
+    class Capturing(ScriptedChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            captured.extend(tools)
+            return super().bind_tools(tools, **kwargs)
+
+    node = AsyncToolCallingNode(Capturing(script=[ModelTurn(text="x")]), [slow_search])
+    node.bound_model  # noqa: B018 - binding happens on first use
+    assert "about 1500 ms" in captured[0].description
+    assert slow_search.description == "Search the web."  # the tool itself is unchanged

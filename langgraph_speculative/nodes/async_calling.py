@@ -542,8 +542,15 @@ class AsyncToolCallingNode:
 
     @functools.cached_property
     def bound_model(self) -> Runnable[LanguageModelInput, BaseMessage]:
-        """The model the stateless back-end streams: with the tools bound (as is for CML)."""
-        return self.model if self.cml else self.model.bind_tools(self.tools)
+        """The model the stateless back-end streams: with the tools bound (as is for CML).
+
+        A tool's expected duration (``metadata["expected_ms"]``) is added to the
+        description the model sees, so it can write the longest call first (AsyncLM's
+        scheduling); the tools that run are unchanged.
+        """
+        if self.cml:
+            return self.model
+        return self.model.bind_tools([_with_duration(t) for t in self.tools])
 
     def monitor(self, id_prefix: str) -> TokenMonitor:
         """A fresh token monitor for one model stream."""
@@ -613,6 +620,15 @@ class AsyncToolCallingNode:
         """The node: read the state's messages, return the new ones."""
         messages = state[self.messages_key]
         return {self.messages_key: await self.arun(messages, config)}
+
+
+def _with_duration(tool: BaseTool) -> BaseTool:
+    """A copy of ``tool`` whose description states its expected duration, if known."""
+    expected = (tool.metadata or {}).get("expected_ms")
+    if not isinstance(expected, int | float) or isinstance(expected, bool) or expected < 0:
+        return tool
+    note = f" (Expected duration: about {expected:.0f} ms.)"
+    return tool.model_copy(update={"description": (tool.description or "").rstrip() + note})
 
 
 def _detect_backend(model: BaseChatModel) -> Literal["stateless", "interruptible"]:
