@@ -1,9 +1,14 @@
 """``langgraph-speculative demo``: the main job, on the embedded defaults.
 
 Runs the project's own small task set (BFCL format, shipped in the package) on the
-simulated model, with no network and no download, in every available mode side by side;
-prints the table and, with ``--plot``, draws a timeline picture per mode so you can see
-where tools run while the model streams and where the agent waits.
+simulated model, with no network and no download:
+
+1. asynchronous function calling: every ``bench async`` mode side by side, a table and,
+   with ``--plot``, a timeline picture per mode showing where tools run while the model
+   streams and where the agent waits;
+2. speculative interaction: each request spoken word by word (150 words per minute), the
+   agent acting on partial input versus waiting for the final words (``bench
+   speculative``), with unsafe tools (``book_table``) held until the commit point.
 
 Example:
     ```python
@@ -48,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot-task", default="demo_trip", help="task shown in the picture")
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--wpm", type=float, default=150.0, help="speaking rate (part 2)")
+    parser.add_argument(
+        "--skip-speculative", action="store_true", help="only run part 1 (async calling)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,8 +91,25 @@ def run(args: argparse.Namespace) -> int:
         "completions back-end: calls start while the model still streams. "
         "async_interruptible: results are injected into the running generation."
     )
+    document: dict[str, object] = {"async": result.document()}
+    failed = bool(result.failures())
+    if not args.skip_speculative:
+        from langgraph_speculative.bench.speculative import run_speculative_benchmark
+
+        spoken = asyncio.run(
+            run_speculative_benchmark(
+                tasks, latency, wpm=args.wpm, seed=args.seed, progress_bar=not args.no_progress
+            )
+        )
+        print(
+            f"\nspeculative interaction: the same requests spoken at {args.wpm:g} words per "
+            "minute; latency from the user's last word to the answer"
+        )
+        print(spoken.table())
+        document["speculative"] = spoken.document()
+        failed = failed or bool(spoken.document()["failures"])
     if args.json is not None:
-        write_json(args.json, result.document())
+        write_json(args.json, document)
         print(f"wrote {args.json}")
     if args.plot is not None:
         runs = {
@@ -92,4 +118,4 @@ def run(args: argparse.Namespace) -> int:
         }
         out = plot_timelines(runs, args.plot, title="model streaming (blue) vs tool runs (orange)")
         print(f"wrote {out}")
-    return 1 if result.failures() else 0
+    return 1 if failed else 0

@@ -9,7 +9,8 @@ from langgraph_speculative.demo import demo_tasks
 
 def test_demo_tasks_are_valid() -> None:
     tasks = demo_tasks()
-    assert len(tasks) == 6
+    assert len(tasks) == 7
+    assert any(c.name == "book_table" for t in tasks for c in t.calls)  # an unsafe tool
     assert all(len(t.calls) >= 2 for t in tasks)
 
 
@@ -17,6 +18,8 @@ def test_demo_runs_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     code = main(
         [
             "demo",
+            "--wpm",
+            "6000",
             "--ttft-ms",
             "5",
             "--tpot-ms",
@@ -35,7 +38,10 @@ def test_demo_runs_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "sync_parallel" in out
     assert (tmp_path / "t.png").stat().st_size > 1000
     doc = json.loads((tmp_path / "d.json").read_text())
-    assert doc["calls"]["lost"] == 0 and doc["calls"]["duplicated"] == 0
+    assert doc["async"]["calls"]["lost"] == 0 and doc["async"]["calls"]["duplicated"] == 0
+    spoken = doc["speculative"]
+    assert spoken["final_calls_correct"] == 1.0
+    assert spoken["unsafe_before_commit"] == 0 and spoken["aborted_results_leaked"] == 0
 
 
 def test_bad_flag_values_give_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
