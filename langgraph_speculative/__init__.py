@@ -15,7 +15,12 @@ from langgraph_speculative.errors import (
     UnknownCallError,
     UnsafeBeforeCommitError,
 )
-from langgraph_speculative.executor import Completion, ToolExecutor, result_message_id
+from langgraph_speculative.executor import (
+    Completion,
+    ToolExecutor,
+    idempotency_key_of,
+    result_message_id,
+)
 from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
 from langgraph_speculative.safety import is_safe_tool, label_tool
 
@@ -37,6 +42,7 @@ __all__ = [
     "UnknownCallError",
     "UnsafeBeforeCommitError",
     "__version__",
+    "idempotency_key_of",
     "is_safe_tool",
     "label_tool",
     "result_message_id",

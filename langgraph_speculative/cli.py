@@ -15,8 +15,14 @@ from langgraph_speculative.errors import SpeculativeError
 __all__ = ["add_latency_arguments", "build_parser", "latency_from_args", "main"]
 
 
-def add_latency_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the shared latency-model flags of ``BENCHMARKS.md`` to ``parser``."""
+def add_latency_arguments(parser: argparse.ArgumentParser, *, estimates: bool = True) -> None:
+    """Add the shared latency-model flags of ``BENCHMARKS.md`` to ``parser``.
+
+    Args:
+        parser: The sub-command's parser.
+        estimates: Also add ``--estimate-noise`` (for commands whose simulated model
+            orders calls by their estimated duration).
+    """
     group = parser.add_argument_group("latency model")
     group.add_argument("--profile", choices=["cloud", "local"], default="cloud")
     group.add_argument("--ttft-ms", type=float, default=None, help="time to first token")
@@ -26,6 +32,8 @@ def add_latency_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--tool-ms", default="30:500", help="tool latency LO:HI in ms")
     group.add_argument("--seed", type=int, default=0)
+    if not estimates:
+        return
     group.add_argument(
         "--estimate-noise",
         type=_noise,
@@ -86,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     async_calling.add_arguments(p_async)
     p_async.set_defaults(run=async_calling.run)
     p_spec = bench_sub.add_parser("speculative", help="speculative interaction (partial input)")
-    add_latency_arguments(p_spec)
+    add_latency_arguments(p_spec, estimates=False)
     speculative.add_arguments(p_spec)
     p_spec.set_defaults(run=speculative.run)
 

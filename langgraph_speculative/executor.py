@@ -56,7 +56,7 @@ from langgraph_speculative.errors import SpeculativeError, ToolTimeoutError
 from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
 from langgraph_speculative.safety import is_safe_tool
 
-__all__ = ["Completion", "ErrorHandler", "ToolExecutor", "result_message_id"]
+__all__ = ["Completion", "ErrorHandler", "ToolExecutor", "idempotency_key_of", "result_message_id"]
 
 ErrorHandler = bool | str | Callable[..., str] | type[Exception] | tuple[type[Exception], ...]
 """What to do with a tool's exception; the same contract as ``ToolNode.handle_tool_errors``:
@@ -66,6 +66,19 @@ parameter is annotated with); an exception type or tuple of them limits which ar
 ``False`` handles none. Unhandled exceptions (and exceptions the handler itself raises)
 fail the call and are re-raised by :meth:`ToolExecutor.wait`. As in ``ToolNode``, LangGraph
 interrupts (``GraphBubbleUp``) are never handled."""
+
+
+_KEY = "idempotency_key"
+
+
+def idempotency_key_of(config: RunnableConfig | None) -> str | None:
+    """The idempotency key the executor gave a tool run (``None`` outside the executor).
+
+    A side-effecting tool declares a ``config: RunnableConfig`` parameter and passes this
+    key to the service it calls, so a re-run of the same call does not repeat the effect.
+    """
+    value = ((config or {}).get("metadata") or {}).get(_KEY)
+    return value if isinstance(value, str) else None
 
 
 def result_message_id(call_id: str) -> str:
@@ -407,7 +420,11 @@ class ToolExecutor:
 
     async def _invoke(self, tool: BaseTool, record: CallRecord) -> ToolMessage:
         call = ToolCall(name=record.tool, args=record.args, id=record.id, type="tool_call")
-        config = self._configs.get(record.id) or self.config
+        base = self._configs.get(record.id) or self.config or {}
+        # the tool can read its idempotency key from the config it is given
+        config = RunnableConfig(
+            **{**base, "metadata": {**base.get("metadata", {}), _KEY: record.idempotency_key}}
+        )
         timer = asyncio.timeout(self.timeout)
         try:
             async with timer:

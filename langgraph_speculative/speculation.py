@@ -136,15 +136,25 @@ class SpeculationManager:
         return self._final is not None
 
     def record_of(self, call_id: str) -> CallRecord | None:
-        """The current record of a logical call id (``None`` if withdrawn or unknown).
+        """The current record of a logical call id.
 
         The record may be aborted (a call cancelled because one it depended on changed).
+
+        Args:
+            call_id: The model's id of the call.
+
+        Returns:
+            The record, or ``None`` if the call was withdrawn or never made.
         """
         rid = self._current.get(call_id)
         return self.executor.ledger.get(rid) if rid is not None else None
 
     def live(self) -> dict[str, CallRecord]:
-        """Logical call id to its live (not aborted) record."""
+        """The live calls.
+
+        Returns:
+            Logical call id to its live (not aborted) record, in the order calls were made.
+        """
         out: dict[str, CallRecord] = {}
         for cid, rid in self._current.items():
             rec = self.executor.ledger.get(rid)
@@ -153,11 +163,25 @@ class SpeculationManager:
         return out
 
     def logical_ids(self, record_id: str) -> list[str]:
-        """The logical call ids a record currently serves (several when the cache shares it)."""
+        """The logical call ids a record currently serves.
+
+        Args:
+            record_id: A record id of the ledger.
+
+        Returns:
+            The ids (several when the cache shares the record; none once it is retired).
+        """
         return list(self._users.get(record_id, ()))
 
     def final_ids(self, record_id: str) -> list[str]:
-        """The final call ids a record serves (empty before the commit point)."""
+        """The final call ids a record serves.
+
+        Args:
+            record_id: A record id of the ledger.
+
+        Returns:
+            The ids (empty before the commit point and for records outside the plan).
+        """
         return list(self._final_users.get(record_id, ()))
 
     def drain_cancelled(self) -> list[str]:
@@ -165,6 +189,9 @@ class SpeculationManager:
 
         The model did not revise or withdraw these itself; a runtime tells it that they were
         cancelled.
+
+        Returns:
+            The logical ids, in the order they were cancelled.
         """
         out, self._cancelled = self._cancelled, []
         return out
@@ -236,6 +263,9 @@ class SpeculationManager:
     def withdraw(self, call_id: str) -> list[str]:
         """Withdraw a call and, in cascade, every call depending on it.
 
+        Args:
+            call_id: The model's id of the call.
+
         Returns:
             The record ids aborted (the call's own, unless another logical call shares it,
             then its dependents').
@@ -252,7 +282,14 @@ class SpeculationManager:
     def result_so_far(self, call_id: str) -> ToolMessage | None:
         """The result of a live speculative call, if it has arrived.
 
-        For the model to act on before the input is final; labelled with the logical id.
+        For the model to act on before the input is final.
+
+        Args:
+            call_id: The model's id of the call.
+
+        Returns:
+            The result labelled with ``call_id``, or ``None`` while it runs (or if the call
+            was aborted).
         """
         rec = self.record_of(call_id)
         if rec is None or rec.speculation is Speculation.ABORTED or rec.result is None:
@@ -265,6 +302,12 @@ class SpeculationManager:
 
         Nothing changes; this is what the speculative agent's router asks (the abort edge
         when the list is not empty).
+
+        Args:
+            final_calls: The final plan.
+
+        Returns:
+            The record ids, in the order the calls were made.
 
         Raises:
             SpeculativeError: After the commit point, or if final call ids repeat.
@@ -283,6 +326,12 @@ class SpeculationManager:
         final calls start now, not speculatively (after the final calls they depend on,
         when the model declared ``depends_on``). Every speculative record not adopted is
         aborted (cancelled if still running; its result is never handed out).
+
+        Args:
+            final_calls: The final plan; each call's ``id`` is its final id.
+
+        Returns:
+            What was adopted, started, aborted and discarded.
 
         Raises:
             SpeculativeError: If called twice or final call ids repeat.
@@ -331,6 +380,12 @@ class SpeculationManager:
     def add_final(self, call: ToolCall) -> CallRecord:
         """Start a call the model makes after the commit point (not speculative).
 
+        Args:
+            call: The call; its ``id`` joins the final plan.
+
+        Returns:
+            Its record.
+
         Raises:
             SpeculativeError: Before the commit point, or for an id already in the plan.
         """
@@ -348,11 +403,21 @@ class SpeculationManager:
         return record
 
     def final_records(self) -> dict[str, str]:
-        """Final call id to the record serving it (empty before the commit point)."""
+        """The final plan's records.
+
+        Returns:
+            Final call id to the record serving it (empty before the commit point).
+        """
         return dict(self._final or {})
 
     async def result(self, final_call_id: str) -> ToolMessage:
-        """Wait for a final call's result, labelled with the final call's id.
+        """Wait for a final call's result.
+
+        Args:
+            final_call_id: An id of the final plan (or of a call added after it).
+
+        Returns:
+            The result, labelled with ``final_call_id``.
 
         Raises:
             SpeculativeError: Before the commit point, or for an id not in the final plan.
@@ -409,9 +474,12 @@ class SpeculationManager:
     def _live_unadopted(self, adopted: set[str]) -> list[str]:
         out: list[str] = []
         for rec in self.live().values():
-            if rec.speculation is Speculation.SPECULATIVE and rec.id not in adopted:
-                if rec.id not in out:
-                    out.append(rec.id)
+            if (
+                rec.speculation is Speculation.SPECULATIVE
+                and rec.id not in adopted
+                and rec.id not in out
+            ):
+                out.append(rec.id)
         return out
 
     def _fresh_id(self, call_id: str) -> str:
@@ -452,10 +520,9 @@ class SpeculationManager:
         aborted: list[str] = []
         for other in self._deps:  # in proposal order
             rid = self._current.get(other)
-            if other in found and rid is not None:
-                if self._abort(self.executor.ledger.get(rid)):
-                    aborted.append(rid)
-                    self._cancelled.append(other)
+            if other in found and rid is not None and self._abort(self.executor.ledger.get(rid)):
+                aborted.append(rid)
+                self._cancelled.append(other)
         return aborted
 
     def _abort(self, rec: CallRecord) -> bool:

@@ -1167,3 +1167,25 @@ async def test_many_zero_latency_calls() -> None:
         assert [m.content for m in results] == [str(i + 1) for i in range(500)]
         assert ex.in_flight == 0
         assert len(ex.ready()) == 500
+
+
+async def test_tools_receive_their_idempotency_key() -> None:
+    from langgraph_speculative.executor import idempotency_key_of
+
+    seen: list[str | None] = []
+
+    @tool
+    async def pay(amount: int, config: RunnableConfig) -> str:
+        """Pay."""
+        seen.append(idempotency_key_of(config))
+        return "paid"
+
+    async with ToolExecutor([pay]) as ex:
+        rec = ex.submit(
+            {"name": "pay", "args": {"amount": 3}, "id": "p1", "type": "tool_call"},
+            idempotency_key="order-42",
+            config={"metadata": {"user": "u1"}},
+        )
+        await ex.wait("p1")
+    assert seen == ["order-42"] and rec.idempotency_key == "order-42"
+    assert idempotency_key_of(None) is None

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -85,11 +86,18 @@ class SpecResult:
     settings: dict[str, Any]
 
     def document(self) -> dict[str, Any]:
-        """The JSON document of ``BENCHMARKS.md`` section 2 (plus extra keys)."""
+        """The JSON document of ``BENCHMARKS.md`` section 2 (plus extra keys).
+
+        Returns:
+            ``tasks``, ``modes``, ``speedup``, ``speculation``, ``unsafe_before_commit``,
+            ``final_calls_correct``, ``aborted_results_leaked`` and, besides,
+            ``benchmark``, ``tasks_completed``, ``settings`` and ``failures``.
+        """
         ok = [t for t in self.tasks if all(self.runs[(t.id, m)].error is None for m in MODES)]
         modes = {m: summarize([self.runs[(t.id, m)].ms for t in ok]) for m in MODES} if ok else {}
         ratios = [
-            self.runs[(t.id, "wait_then_act")].ms / self.runs[(t.id, "speculative")].ms for t in ok
+            self.runs[(t.id, "wait_then_act")].ms / max(self.runs[(t.id, "speculative")].ms, 1e-6)
+            for t in ok
         ]
         spec_runs = [self.runs[(t.id, "speculative")] for t in self.tasks]
         totals = Counter[str]()
@@ -119,7 +127,11 @@ class SpecResult:
         }
 
     def table(self) -> str:
-        """A readable table of the document."""
+        """A readable table of the document.
+
+        Returns:
+            The table and the speculation summary, as text.
+        """
         doc = self.document()
         rows = []
         for m in MODES:
@@ -190,13 +202,17 @@ async def _speculative(
 
         async def speak() -> None:
             start = time.perf_counter()
-            for update in updates:
-                delay = start + update.at_s - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if update.final:
-                    final_at.append(time.perf_counter())
-                run.input.push(update.text, final=update.final)
+            try:
+                for update in updates:
+                    delay = start + update.at_s - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    if update.final:
+                        final_at.append(time.perf_counter())
+                    run.input.push(update.text, final=update.final)
+            except Exception:
+                run.input.close()  # the run fails ("closed before the final input")
+                raise
 
         speaker = asyncio.create_task(speak())
         error = None
@@ -212,6 +228,8 @@ async def _speculative(
             error = f"{type(exc).__name__}: {exc}"
         finally:
             speaker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await speaker
         committed = Counter(
             (run.ledger.get(rid).tool, canonical_json(run.ledger.get(rid).args))
             for rid in run.speculation.final_records().values()
@@ -238,6 +256,20 @@ async def run_speculative_benchmark(
     progress_bar: bool = True,
 ) -> SpecResult:
     """Run every task in both modes, interleaved, at most ``concurrency`` at once.
+
+    Args:
+        tasks: The tasks.
+        latency: The latency model of the simulated model and tools.
+        wpm: English speaking rate (words per minute).
+        cps: Chinese speaking rate (characters per second).
+        premature: Probability that the simulated model calls a tool on a value still
+            being spoken (then revises it).
+        concurrency: Most task runs at once.
+        seed: Seed of the job order and the premature draws.
+        progress_bar: Whether to show a progress bar.
+
+    Returns:
+        Every run's outcome.
 
     Raises:
         ValueError: On no tasks, ``concurrency`` < 1, or a bad rate.
@@ -290,7 +322,11 @@ async def run_speculative_benchmark(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench speculative`` flags to ``parser``."""
+    """Add the ``bench speculative`` flags to ``parser``.
+
+    Args:
+        parser: The sub-command's parser (the shared latency flags come from the CLI).
+    """
     parser.add_argument("--data", required=True, type=Path, help="BFCL question file")
     parser.add_argument("--answers", required=True, type=Path, help="BFCL ground-truth file")
     parser.add_argument("--limit", type=int, default=None, help="first N tasks after a shuffle")
@@ -304,7 +340,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``bench speculative`` from parsed flags; return the exit code."""
+    """Run ``bench speculative`` from parsed flags.
+
+    Args:
+        args: The parsed flags.
+
+    Returns:
+        The exit code: 0 when every run succeeded, no unsafe call ran early, no aborted
+        result leaked and every final plan was correct; 1 otherwise.
+    """
     from langgraph_speculative.cli import latency_from_args
     from langgraph_speculative.integrations.bfcl import load_bfcl
 

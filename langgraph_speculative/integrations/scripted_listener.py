@@ -5,7 +5,8 @@ clock-based interaction format (:mod:`langgraph_speculative.interaction_format`)
 the conversation (user updates, tool results, its own earlier actions) and writes actions:
 
 - before the final input: ``CALL`` each ground-truth call once it is *known* from the
-  transcript (:func:`~.simulated_speech.call_knowledge`); with probability ``premature``
+  transcript (:func:`~.simulated_speech.call_knowledge`; a call with no value to say is
+  known only from the final input); with probability ``premature``
   (seeded per call) a call whose last string value is still being spoken is called early
   with the cut value and later revised (``REVISE``); ``PAUSE`` when there is nothing new;
 - on the final input: ``REVISE``/``CALL`` whatever is still missing or wrong, then
@@ -43,8 +44,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from langgraph_speculative.errors import InteractionFormatError
 from langgraph_speculative.integrations.scripted_model import ModelTurn
-from langgraph_speculative.integrations.scripted_tasks import ScriptedTask
+from langgraph_speculative.integrations.scripted_tasks import PlannedCall, ScriptedTask
 from langgraph_speculative.integrations.simulated_speech import call_knowledge
 from langgraph_speculative.interaction_format import (
     Action,
@@ -100,11 +102,19 @@ class ListeningResponder:
         if not 0.0 <= premature <= 1.0:
             raise ValueError(f"premature must be in [0, 1], got {premature}")
         self.task = task
+        self._index = {c.id: i for i, c in enumerate(task.calls)}
         self.premature = premature
         self.seed = seed
 
     def call_id(self, index: int) -> str:
-        """The model's id of the task's ``index``-th call."""
+        """The model's id of one of the task's calls.
+
+        Args:
+            index: The call's position in ``task.calls``.
+
+        Returns:
+            ``c<index>``.
+        """
         return f"c{index}"
 
     def _jumps_the_gun(self, index: int) -> bool:
@@ -113,50 +123,107 @@ class ListeningResponder:
         return u < self.premature
 
     def step(self, view: ListenerView) -> list[Action]:
-        """The actions for ``view``: calls/revisions, a confirmation, an answer, or a pause."""
+        """Decide what to write next.
+
+        Args:
+            view: What the model has seen and done so far.
+
+        Returns:
+            Calls and revisions of known (or premature) calls; on the final input, the
+            missing revisions and calls, removals of stray calls and ``CONFIRM``; once
+            confirmed, ``ANSWER`` when every result is in; ``PAUSE`` when nothing is new.
+        """
         out: list[Action] = []
-        if view.confirmed:
-            plan = {self.call_id(i) for i in range(len(self.task.calls))}
-            if plan <= view.results:
+        plan = [self.call_id(i) for i in range(len(self.task.calls))]
+        if view.confirmed:  # after the commit point: calls that waited for results, then ANSWER
+            for i, planned in enumerate(self.task.calls):
+                if plan[i] not in view.calls and self._ready(planned, view):
+                    out.append(Call(plan[i], planned.name, dict(planned.args), self._deps(planned)))
+            if out:
+                return out
+            if set(plan) <= view.results:
                 return [Answer(self.task.final_answer())]
             return [Pause()]
         for i, planned in enumerate(self.task.calls):
-            cid = self.call_id(i)
+            cid = plan[i]
             args = dict(planned.args)
             have = view.calls.get(cid)
+            if not self._ready(planned, view):
+                continue  # a call that needs another call's result waits for that RESULT
             if view.final or call_knowledge(args, view.transcript).known:
                 if have is None:
-                    out.append(Call(cid, planned.name, args))
+                    out.append(Call(cid, planned.name, args, self._deps(planned)))
                 elif canonical_json(have[1]) != canonical_json(args):
-                    out.append(Revise(cid, planned.name, args))
+                    out.append(Revise(cid, planned.name, args, self._deps(planned)))
             elif have is None and self._jumps_the_gun(i):
                 cut = call_knowledge(args, view.transcript).premature
                 if cut is not None:
-                    out.append(Call(cid, planned.name, cut))
+                    out.append(Call(cid, planned.name, cut, self._deps(planned)))
         if view.final:
             for cid in view.calls:
-                if cid not in {self.call_id(i) for i in range(len(self.task.calls))}:
+                if cid not in plan:
                     out.append(Remove(cid))
-            out.append(Confirm(tuple(self.call_id(i) for i in range(len(self.task.calls)))))
+            made = {a.id for a in out if isinstance(a, Call | Revise)} | set(view.calls)
+            out.append(Confirm(tuple(c for c in plan if c in made)))
         return out or [Pause()]
 
+    def _deps(self, planned: PlannedCall) -> tuple[str, ...]:
+        return tuple(self.call_id(self._index[d]) for d in planned.depends_on)
+
+    def _ready(self, planned: PlannedCall, view: ListenerView) -> bool:
+        """Every call ``planned`` needs has its result in."""
+        return all(self.call_id(self._index[d]) in view.results for d in planned.depends_on)
+
     def view(self, messages: Sequence[BaseMessage]) -> ListenerView:
-        """Rebuild the view from the conversation (rendered events and the model's actions)."""
+        """Rebuild the view from the conversation (rendered events and the model's actions).
+
+        Messages that are not part of the interaction transcript (earlier turns of the
+        conversation: plain questions, answers, native tool calls) are skipped. A
+        ``RESULT`` counts once it arrived for the call's current version: a revision
+        with other arguments, or a cancellation, makes the call wait for a new one.
+
+        Args:
+            messages: The conversation (``to_messages`` output, possibly after a system
+                message and earlier turns).
+
+        Returns:
+            The view.
+        """
         view = ListenerView()
         for m in messages:
-            if isinstance(m, HumanMessage) and isinstance(m.content, str):
-                for event in parse_events(m.content):
+            if not isinstance(m.content, str) or not m.content.strip():
+                continue
+            if isinstance(m, HumanMessage):
+                try:
+                    events = parse_events(m.content)
+                except InteractionFormatError:
+                    continue  # not a transcript: an earlier turn of the conversation
+                for event in events:
                     if isinstance(event, UserInput):
                         view.transcript, view.final = event.text, event.final
                     elif isinstance(event, ToolResult):
-                        view.results.add(event.call_id)
-            elif isinstance(m, AIMessage) and isinstance(m.content, str) and m.content.strip():
-                for action in parse_actions(m.content):
+                        if event.status == "cancelled":
+                            view.results.discard(event.call_id)
+                        else:
+                            view.results.add(event.call_id)
+            elif isinstance(m, AIMessage):
+                try:
+                    actions = parse_actions(m.content)
+                except InteractionFormatError:
+                    continue  # an earlier answer in prose
+                for action in actions:
                     _apply(view, action)
         return view
 
     def __call__(self, messages: Sequence[BaseMessage]) -> ModelTurn:
-        """The next turn: the actions for the conversation, as text (a pause waits)."""
+        """The next turn of the scripted model.
+
+        Args:
+            messages: The conversation so far.
+
+        Returns:
+            The actions as text; a pause waits for injected input, other actions go on.
+        """
         actions = self.step(self.view(messages))
         waits = all(isinstance(a, Pause) for a in actions)
         more = not waits and not any(isinstance(a, Answer) for a in actions)
@@ -167,8 +234,13 @@ class ListeningResponder:
 
 def _apply(view: ListenerView, action: Action) -> None:
     if isinstance(action, Call | Revise):
-        view.calls[action.id] = (action.name, dict(action.arguments))
+        new = (action.name, dict(action.arguments))
+        old = view.calls.get(action.id)
+        if old is not None and (old[0], canonical_json(old[1])) != (new[0], canonical_json(new[1])):
+            view.results.discard(action.id)  # the earlier result answered the old version
+        view.calls[action.id] = new
     elif isinstance(action, Remove):
         view.calls.pop(action.id, None)
+        view.results.discard(action.id)
     elif isinstance(action, Confirm):
         view.confirmed = True

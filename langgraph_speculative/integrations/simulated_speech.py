@@ -7,10 +7,13 @@ This module simulates the input side of ``bench speculative`` (``BENCHMARKS.md``
   second, then a final update;
 - :func:`call_knowledge` says what a model can know of a ground-truth call from a partial
   transcript: the call is *known* once every argument value a user must say appears in
-  it (case-insensitive; numbers as digits or as English words); a call is *premature* when
-  its only missing value is a string whose beginning the transcript ends with (``"Taylor"``
-  of ``"Taylor Swift"``): a model that jumps the gun calls it with the cut value and must
-  revise it later.
+  it (case-insensitive; whole words for Latin text, any position for Chinese; numbers as
+  digits, with thousands separators, or as English words; flags and ``None`` are inferred,
+  not said); a call is *premature* when its only missing value is a string whose beginning
+  the transcript ends with (``"Taylor"`` of ``"Taylor Swift"``, cut on a word boundary;
+  Chinese is cut by characters): a model that jumps the gun calls it with the cut value
+  and must revise it later. A call with no value to say is never known from a partial
+  transcript (only the final input tells that the user wants it).
 
 Example:
     ```python
@@ -28,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +39,10 @@ from typing import Any
 
 __all__ = ["Knowledge", "SpeechUpdate", "call_knowledge", "is_cjk_text", "speech_updates"]
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_RANGES}]")
+# a letter or digit of a space-separated script (not CJK, not "_"): what a word is made of
+_WORD_CHAR = f"[^\\W_{_CJK_RANGES}]"
 _NUMBER_WORDS = {
     0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
     8: "eight", 9: "nine", 10: "ten", 11: "eleven", 12: "twelve", 13: "thirteen",
@@ -61,7 +68,14 @@ class SpeechUpdate:
 
 
 def is_cjk_text(text: str) -> bool:
-    """Whether ``text`` is mostly Chinese (streamed character by character)."""
+    """Tell whether ``text`` is mostly Chinese (streamed character by character).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        ``True`` when more than 30% of its non-space characters are CJK ideographs.
+    """
     letters = [c for c in text if not c.isspace()]
     return bool(letters) and sum(1 for c in letters if _CJK.match(c)) / len(letters) > 0.3
 
@@ -72,13 +86,24 @@ def speech_updates(text: str, *, wpm: float = 150.0, cps: float = 4.0) -> list[S
     English is streamed word by word at ``wpm``, Chinese character by character at ``cps``.
     The final update comes one unit after the last partial one.
 
+    Args:
+        text: The whole request.
+        wpm: English words per minute.
+        cps: Chinese characters per second.
+
+    Returns:
+        The updates, in time order; the last one is final and holds ``text``.
+
     Raises:
-        ValueError: On empty text or a non-positive rate.
+        ValueError: On empty text or a rate that is not a finite number > 0.
     """
-    if not text.strip():
+    if not isinstance(text, str) or not text.strip():
         raise ValueError("cannot stream an empty request")
-    if wpm <= 0 or cps <= 0:
-        raise ValueError(f"speaking rates must be > 0 (wpm={wpm}, cps={cps})")
+    for name, rate in (("wpm", wpm), ("cps", cps)):
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+            raise ValueError(f"{name} must be a number > 0, got {rate!r}")
+        if not math.isfinite(rate):
+            raise ValueError(f"{name} must be finite, got {rate!r}")
     if is_cjk_text(text):
         step = 1.0 / cps
         units = [text[: i + 1] for i in range(len(text)) if not text[i].isspace()]
@@ -119,15 +144,37 @@ def _number_forms(value: float) -> list[str]:
     return forms
 
 
+def _bounded(text: str) -> str:
+    """A pattern finding ``text`` as whole words (Latin ends must not continue a word)."""
+    head = f"(?<!{_WORD_CHAR})" if re.match(_WORD_CHAR, text[:1]) else ""
+    tail = f"(?!{_WORD_CHAR})" if re.match(_WORD_CHAR, text[-1:]) else ""
+    return head + re.escape(text) + tail
+
+
+def _sayable(value: Any) -> bool:
+    """Whether a user has to say ``value`` (flags, ``None`` and empty text are inferred)."""
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | tuple):
+        return any(_sayable(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_sayable(v) for v in value.values())
+    return isinstance(value, int | float)
+
+
 def _appears(value: Any, said: str) -> bool:
     if isinstance(value, bool) or value is None:
         return True  # flags and defaults are inferred, not said
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            return False
         return any(
-            re.search(rf"(?<![\w.]){re.escape(f)}(?![\w])", said) for f in _number_forms(value)
+            re.search(f"(?<![.]){_bounded(f)}(?![.]?[0-9])", said) for f in _number_forms(value)
         )
     if isinstance(value, str):
-        return _norm(value) in said if value.strip() else True
+        return re.search(_bounded(_norm(value)), said) is not None if value.strip() else True
     if isinstance(value, list | tuple):
         return all(_appears(v, said) for v in value)
     if isinstance(value, Mapping):
@@ -139,9 +186,10 @@ def _cut(value: str, said: str) -> str | None:
     """The beginning of ``value`` the transcript ends with (a proper prefix), if any."""
     target = _norm(value)
     if is_cjk_text(value):
+        spoken = " ".join(value.split())  # as normalised, case kept
         for k in range(len(target) - 1, 0, -1):
             if said.endswith(target[:k]):
-                return value.strip()[:k]
+                return spoken[:k]
         return None
     words = value.split()
     lowered = target.split()
@@ -156,11 +204,18 @@ def _cut(value: str, said: str) -> str | None:
 def call_knowledge(args: Mapping[str, Any], transcript: str) -> Knowledge:
     """What a model can know of a call with ``args`` from ``transcript`` (see module docs).
 
-    A call with no value a user must say is known only once the transcript is final (the
-    caller decides that); here it is reported known when any text was said.
+    A call with no value a user must say (no arguments, or only flags) is known only once
+    the transcript is final, which the caller decides: here it is never known.
+
+    Args:
+        args: The ground-truth arguments of the call.
+        transcript: The transcript so far.
+
+    Returns:
+        Whether the call is known, and its premature arguments if it can be cut.
     """
     said = _norm(transcript)
-    if not said:
+    if not said or not any(_sayable(v) for v in args.values()):
         return Knowledge(False)
     missing = [k for k, v in args.items() if not _appears(v, said)]
     if not missing:

@@ -13,11 +13,29 @@ The graph (:func:`create_speculative_agent`)::
 
 - ``listen`` feeds input updates and speculative results to the model until it confirms
   its plan after the final update;
-- the router takes the **commit** edge when every speculative call was confirmed, the
-  **abort** edge otherwise; both settle the calls
+- the router (:func:`route_commit`) takes the **commit** edge when every live speculative
+  call is confirmed by the plan, the **abort** edge when the commit point must abort one
+  (versions the model revised or withdrew itself were settled by the model and do not
+  count); both settle the calls
   (:meth:`~langgraph_speculative.speculation.SpeculationManager.commit`): confirmed results
   are adopted, everything else is cancelled and its results dropped;
 - ``respond`` delivers the final plan's results and returns the model's answer.
+
+What the model sees: every input update and environment event until the final input;
+results of its live speculative calls as they finish (a call served by the result cache
+gets its result under the id that asked for it; a call cancelled because one it depended
+on changed gets ``RESULT <id> (cancelled)``); between the final input and the commit point
+nothing (results wait); after it, every result of the plan it has not seen yet (so it
+always can answer), and nothing of an aborted call. Calls the model began after it had
+heard the final input join the plan without ``CONFIRM``; calls it began before are kept
+only if confirmed.
+
+Failures end the run with an error, never a hang: a line that is not an action
+(:class:`~langgraph_speculative.errors.InteractionFormatError`), a protocol breach
+(:class:`~langgraph_speculative.errors.SpeculativeError`), the input stream closing before
+the final input, an unhandled tool error of a call the model still stands on, and, with a
+stateless model, a ``PAUSE`` when nothing more can arrive. (An interruptible session that
+waits forever cannot be told apart from a slow one; bound it with a timeout.)
 
 What lives across the nodes (the input stream, the executor and its running calls, the
 model session) is a :class:`SpeculativeRun`, passed as LangGraph's runtime ``context``
@@ -67,9 +85,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
+import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -89,8 +109,8 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 
 from langgraph_speculative.errors import SpeculativeError
-from langgraph_speculative.executor import Completion, ErrorHandler, ToolExecutor
-from langgraph_speculative.input_stream import InputStream
+from langgraph_speculative.executor import ErrorHandler, ToolExecutor, result_message_id
+from langgraph_speculative.input_stream import InputStream, InputUpdate
 from langgraph_speculative.interaction_format import (
     Action,
     Answer,
@@ -98,7 +118,9 @@ from langgraph_speculative.interaction_format import (
     Confirm,
     Item,
     ModelAction,
+    Pause,
     Remove,
+    ResultStatus,
     Revise,
     ToolResult,
     event_from_input,
@@ -106,7 +128,7 @@ from langgraph_speculative.interaction_format import (
     parse_actions,
     to_messages,
 )
-from langgraph_speculative.ledger import CallLedger, Speculation, canonical_json
+from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
 from langgraph_speculative.speculation import CommitOutcome, SpeculationManager
 
 __all__ = [
@@ -122,7 +144,8 @@ class SpeculativeState(MessagesState):
 
     Attributes:
         final_plan: The calls the model confirmed after the final input.
-        commit: What the commit point decided (adopted, started, aborted).
+        commit: What the commit point decided (``adopted``, ``started``, ``aborted``,
+            ``discarded``; see :class:`~langgraph_speculative.speculation.CommitOutcome`).
     """
 
     final_plan: list[dict[str, Any]]
@@ -135,20 +158,31 @@ class SpeculativeRun:
     Args:
         model: A chat model prompted with the interaction format. Models offering
             ``open_session`` (interruptible: realtime APIs, local decoders) hear every
-            update as it arrives; others get a new request per batch of updates.
+            update as it arrives; others get a new request per batch of updates (and
+            another right away after a reply that did not ``PAUSE``).
         tools: The tools, labelled safe/unsafe (:func:`~langgraph_speculative.label_tool`;
             unlabelled tools are unsafe).
-        input: The input stream the app pushes to (a new one by default).
+        input: The input stream the app pushes to (a new one, recorded in the run's
+            ledger, by default).
         system_prompt: Extra instructions before the format's own.
         max_concurrency: Most tool calls at once.
         timeout: Per-call timeout in seconds.
         handle_tool_errors: As ``ToolNode``'s; by default errors become error results.
+            An unhandled error of a call the model still stands on fails the run.
+        run_id: Names this interaction in the ids of the messages it adds to the graph
+            state (a fresh one by default), so several interactions can share a thread.
 
     Attributes:
-        stats: ``launched``/``revised``/``withdrawn``/``committed``/``aborted`` (from the
-            speculation manager) plus ``results_shown`` (results shown to the model).
+        id: The run's id (``run_id``).
+        stats: ``launched``/``revised``/``withdrawn``/``committed``/``aborted``/``reused``
+            (from the speculation manager) plus ``results_shown`` (results shown to the
+            model).
         items: The interaction transcript (events and the model's actions), for logs and
             training data.
+        extra_calls: Calls the model made after the commit point.
+        final_at: When the user's final update arrived (``time.time()``).
+        commit_at: When the commit point was passed.
+        answer_at: When the model answered.
     """
 
     def __init__(
@@ -161,9 +195,11 @@ class SpeculativeRun:
         max_concurrency: int = 16,
         timeout: float | None = None,
         handle_tool_errors: ErrorHandler = True,
+        run_id: str | None = None,
     ) -> None:
         self.model = model
         self.tools = [t if isinstance(t, BaseTool) else as_tool(t) for t in tools]
+        self.id = run_id if run_id is not None else uuid.uuid4().hex[:12]
         self.ledger = CallLedger()
         self.input = input if input is not None else InputStream(ledger=self.ledger)
         self.executor = ToolExecutor(
@@ -176,6 +212,7 @@ class SpeculativeRun:
         self.speculation = SpeculationManager(self.executor)
         self.system_prompt = system_prompt
         self.items: list[Item] = []
+        self.extra_calls: list[ToolCall] = []
         self.t0 = time.time()
         self.commit_at: float | None = None
         self.final_at: float | None = None
@@ -184,14 +221,26 @@ class SpeculativeRun:
         self._counts: Counter[str] = Counter()
         self._driver: _Driver | None = None
         self._final_seen = False
+        self._final_index: int | None = None  # position of the final user input in items
+        self._events = 0  # events shown to the model
+        self._processed = 0  # completions handled by the result pump
+        self._shown: dict[str, str] = {}  # call id -> record whose result the model saw
+        self._result_records: dict[int, str] = {}  # index in items -> record shown there
         self._tasks: list[asyncio.Task[None]] = []
-        self._held: list[Completion] = []
         self._after_final: list[str] = []
+        self._leftover: list[Action] = []
+        self._failure: asyncio.Future[None] | None = None
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters of the interaction (see class docs)."""
-        return {**self.speculation.stats, **self._counts}
+        """Counters of the interaction (see class docs); every counter is present."""
+        names = ("launched", "revised", "withdrawn", "committed", "aborted", "reused")
+        return {
+            **dict.fromkeys(names, 0),
+            **self.speculation.stats,
+            **self._counts,
+            "results_shown": self._counts["results_shown"],
+        }
 
     async def __aenter__(self) -> SpeculativeRun:
         return self
@@ -200,19 +249,26 @@ class SpeculativeRun:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the model session and cancel every call still running."""
+        """Stop the pumps and the model session and cancel every call still running."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._failure is not None and not self._failure.done():
+            self._failure.cancel()
         if self._driver is not None:
             await self._driver.aclose()
         await self.executor.aclose()
 
     # -- what the model sees ----------------------------------------------------------
     def system_message(self) -> SystemMessage:
-        """The interaction-format prompt (plus the app's instructions)."""
+        """The system message of the model.
+
+        Returns:
+            The interaction-format prompt for the run's tools, after the app's
+            ``system_prompt`` if any.
+        """
         text = interaction_system_prompt(self.tools)
         if self.system_prompt:
             text = self.system_prompt + "\n\n" + text
@@ -220,44 +276,84 @@ class SpeculativeRun:
 
     def _show(self, items: Sequence[Item]) -> None:
         self.items.extend(items)
+        self._events += sum(1 for i in items if not isinstance(i, ModelAction))
         assert self._driver is not None
         self._driver.show(items)
 
-    def _show_result(self, done: Completion, call_id: str) -> None:
-        """Show a result to the model (callers decide whether it may see it)."""
-        if done.message is None:
+    def _reveal(self, call_id: str, record: CallRecord, error: BaseException | None = None) -> None:
+        """Show a call's result to the model under ``call_id`` (callers check it may)."""
+        message = record.result
+        if message is None:  # an unhandled tool error: the run fails, as ToolNode would
+            self._fail(
+                error
+                if error is not None
+                else SpeculativeError(f"call {call_id!r} failed: {record.error}")
+            )
             return
-        self._counts["results_shown"] += 1
-        content = done.message.content
-        status: Literal["success", "error", "cancelled"] = (
+        status: ResultStatus = (
             "cancelled"
-            if done.record.state.value == "cancelled"
+            if record.state is CallState.CANCELLED
             else "error"
-            if done.message.status == "error"
+            if message.status == "error"
             else "success"
         )
+        content = message.content
         text = content if isinstance(content, str) else str(content)
+        self._shown[call_id] = record.id
+        self._counts["results_shown"] += 1
+        self._result_records[len(self.items)] = record.id
         self._show([ToolResult(call_id, text, time.time(), status)])
 
-    def leaked_results(self) -> int:
-        """Results shown to the model after the final input for calls outside the final plan.
+    def _notify_cancelled(self) -> None:
+        """Tell the model which of its calls were cancelled in cascade."""
+        for cid in self.speculation.drain_cancelled():
+            self._shown.pop(cid, None)
+            self._show(
+                [
+                    ToolResult(
+                        cid,
+                        "Cancelled: a call it depends on was revised or withdrawn.",
+                        time.time(),
+                        "cancelled",
+                    )
+                ]
+            )
 
-        Those would be results of aborted calls: an independent check of the transcript
-        (it must be 0).
+    def leaked_results(self) -> int:
+        """Results of calls outside the final plan shown to the model after the final input.
+
+        An independent check of the transcript (it must be 0): every ``RESULT`` after the
+        final user input must answer a call of the final plan, from the record serving it
+        (never from an aborted record). Cancellation notices carry no result and do not
+        count.
+
+        Returns:
+            The number of leaked results.
         """
-        final_at = self.final_at
-        plan = set(self.speculation.final_records())
-        return sum(
-            1
-            for item in self.items
-            if isinstance(item, ToolResult)
-            and final_at is not None
-            and item.at >= final_at
-            and item.call_id not in plan
-        )
+        if self._final_index is None:
+            return 0
+        plan = self.speculation.final_records()
+        leaked = 0
+        for index in range(self._final_index + 1, len(self.items)):
+            item = self.items[index]
+            if not isinstance(item, ToolResult) or item.status == "cancelled":
+                continue
+            rid = self._result_records.get(index)
+            if (
+                item.call_id not in plan
+                or rid is None
+                or rid != plan[item.call_id]
+                or self.ledger.get(rid).speculation is Speculation.ABORTED
+            ):
+                leaked += 1
+        return leaked
 
     def unsafe_before_commit(self) -> int:
-        """Unsafe calls that started before the commit point (from the ledger); must be 0."""
+        """Unsafe calls that started before the commit point, from the ledger.
+
+        Returns:
+            Their number (0 unless the safety rule was broken).
+        """
         if self.commit_at is None:
             return sum(1 for r in self.ledger if not r.safe and r.started_at is not None)
         return sum(
@@ -266,52 +362,168 @@ class SpeculativeRun:
             if not r.safe and r.started_at is not None and r.started_at < self.commit_at
         )
 
+    # -- failure, and what is still to come -------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is not None and not self._failure.done():
+            self._failure.set_exception(exc)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())  # type: ignore[arg-type]
+
+    def _nothing_coming(self) -> bool:
+        """Whether no input, result or cancellation can reach the model any more."""
+        if not self._final_seen:
+            return False  # more input comes (or the stream closes: the run fails)
+        if self._processed < sum(1 for r in self.ledger if r.state.terminal):
+            return False  # completions still queued
+        held: set[str] = set()
+        for rec in self.ledger:
+            if rec.state.terminal:
+                continue
+            if not rec.may_run or any(d in held for d in rec.depends_on):
+                held.add(rec.id)  # an unsafe call waiting for the commit point
+                continue
+            return False
+        return True
+
+    def _stuck_reason(self) -> str:
+        if self.commit_at is None:
+            return (
+                "the model paused after the final input without confirming its plan "
+                "(CONFIRM), and nothing else can arrive"
+            )
+        return "the model paused after the commit point, but every result is in: it must ANSWER"
+
+    async def _next_actions(self) -> list[Action]:
+        """The model's next actions, or the run's failure (a pump or tool error) if first."""
+        if self._leftover:
+            out, self._leftover = self._leftover, []
+            return out
+        assert self._driver is not None and self._failure is not None
+        if self._failure.done():
+            self._failure.result()
+        task: asyncio.Future[list[Action]] = asyncio.ensure_future(self._driver.actions())
+        waiting: set[asyncio.Future[Any]] = {task, self._failure}
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(_retrieve)
+                await asyncio.wait({task})
+        if task.done() and not task.cancelled():
+            return task.result()
+        self._failure.result()
+        raise SpeculativeError("the model produced no actions")  # pragma: no cover
+
     # -- listen -----------------------------------------------------------------------
     async def listen(self, history: Sequence[BaseMessage]) -> list[ToolCall]:
         """Feed input and speculative results to the model until it confirms its plan.
 
+        Args:
+            history: Earlier messages of the conversation (put before the transcript).
+
         Returns:
-            The final plan (the confirmed calls with their latest arguments).
+            The final plan (the confirmed calls with their latest arguments, plus the calls
+            made after the final input).
 
         Raises:
             SpeculativeError: If the model breaks the protocol (confirms before the final
-                input, answers before confirming) or the input stream closes early.
+                input, confirms an unknown call, answers before confirming, pauses after
+                the final input with nothing left to wait for), the input stream closes
+                before the final input, or ``listen`` already ran.
+            InteractionFormatError: If the model writes a line that is not an action.
         """
+        if self._driver is not None:
+            raise SpeculativeError("listen() already ran: a SpeculativeRun serves one interaction")
+        failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failure.add_done_callback(_retrieve)
+        self._failure = failure
         self._driver = _make_driver(self, history)
-        self._tasks.append(asyncio.create_task(self._pump_input()))
-        self._tasks.append(asyncio.create_task(self._pump_results()))
+        after = 0
+        for update in self.input.updates():  # what was said before the model starts
+            if self._final_seen:
+                break
+            self._hear(update)
+            after = update.seq
+        if not self._final_seen:
+            self._spawn(self._pump_input(after))
+        self._spawn(self._pump_results())
         while True:
-            for action in await self._driver.actions():
-                plan = self._apply(action)
+            actions = await self._next_actions()
+            heard_final = self._driver.heard_final
+            if heard_final and actions and all(isinstance(a, Pause) for a in actions):
+                # results are held from the final input to CONFIRM (so an aborted call's
+                # result can never reach the model): waiting for one now would never end
+                raise SpeculativeError(
+                    "the model paused after the final input without CONFIRM; after the "
+                    "final input it must CONFIRM the calls that stand (results are shown "
+                    "after CONFIRM), then CALL what is still missing"
+                )
+            for index, action in enumerate(actions):
+                plan = self._apply(action, heard_final=heard_final)
                 if plan is not None:
+                    self._leftover = actions[index + 1 :]
                     return plan
 
-    async def _pump_input(self) -> None:
-        async for update in self.input.follow():
-            if update.final:
-                self._final_seen = True
-                self.final_at = update.at
-            self._show([event_from_input(update)])
+    def _hear(self, update: InputUpdate) -> None:
+        if update.kind == "user" and update.final:
+            self._final_seen = True
+            self._final_index = len(self.items)
+            self.final_at = update.at
+        self._show([event_from_input(update)])
 
-    def _logical_of(self, record_id: str) -> str | None:
-        for cid, rec in self.speculation.live().items():
-            if rec.id == record_id:
-                return cid
-        return None
+    async def _pump_input(self, after: int) -> None:
+        try:
+            async for update in self.input.follow(after):
+                self._hear(update)
+        finally:
+            if self._driver is not None:
+                self._driver.wake()
+        if not self._final_seen:
+            raise SpeculativeError("the input stream closed before the user's final input")
 
-    def _apply(self, action: Action) -> list[ToolCall] | None:
+    def _apply(self, action: Action, *, heard_final: bool) -> list[ToolCall] | None:
+        """Apply one action before the commit point; return the plan on ``CONFIRM``.
+
+        ``heard_final`` tells whether the model had been shown the final input when it
+        began the action: only then is a call "made after the final input" (part of the
+        plan without ``CONFIRM``). A call it began before is an earlier call, which
+        ``CONFIRM`` keeps or withdraws.
+        """
         self.items.append(ModelAction(action, time.time()))
         if isinstance(action, Call | Revise):
-            if self._final_seen and action.id not in self._after_final:
+            if heard_final and action.id not in self._after_final:
                 self._after_final.append(action.id)
-            self.speculation.propose(
+            before = self.speculation.record_of(action.id)
+            record = self.speculation.propose(
                 ToolCall(
                     name=action.name, args=dict(action.arguments), id=action.id, type="tool_call"
                 ),
                 depends_on=action.depends_on,
             )
+            if record is not before:
+                self._shown.pop(action.id, None)
+            if (
+                not self._final_seen
+                and record.state.terminal
+                and record.speculation is Speculation.SPECULATIVE
+                and self._shown.get(action.id) != record.id
+            ):
+                self._reveal(action.id, record)  # a cached result, under the id asking for it
+            self._notify_cancelled()
         elif isinstance(action, Remove):
             self.speculation.withdraw(action.id)
+            self._shown.pop(action.id, None)
+            if action.id in self._after_final:
+                self._after_final.remove(action.id)
+            self._notify_cancelled()
         elif isinstance(action, Confirm):
             if not self._final_seen:
                 raise SpeculativeError("the model confirmed its plan before the final input")
@@ -328,63 +540,93 @@ class SpeculativeRun:
         return None
 
     def would_abort(self, plan: Sequence[ToolCall]) -> bool:
-        """Whether settling ``plan`` aborts any speculative call (the abort edge)."""
-        wanted = Counter((c["name"], canonical_json(c["args"])) for c in plan)
-        for rec in self.ledger:
-            if rec.speculation is Speculation.SPECULATIVE:
-                key = (rec.tool, canonical_json(rec.args))
-                if wanted[key] > 0:
-                    wanted[key] -= 1
-                else:
-                    return True
-        return False
+        """Whether settling ``plan`` aborts a live speculative call (the abort edge).
+
+        A live speculative call is the current version of a call the model made and did not
+        withdraw; it is confirmed when the plan adopts its record. Versions the model
+        revised itself were settled by the revision and do not count (see
+        :meth:`~langgraph_speculative.speculation.SpeculationManager.unconfirmed`).
+
+        Args:
+            plan: The final plan.
+
+        Returns:
+            ``True`` for the abort edge.
+        """
+        if self.speculation.committed:
+            return self.outcome is not None and not self.outcome.all_confirmed
+        return bool(self.speculation.unconfirmed(plan))
 
     # -- commit point -------------------------------------------------------------------
     def settle(self, plan: Sequence[ToolCall]) -> CommitOutcome:
-        """Commit the plan: adopt confirmed results, start the rest, abort everything else."""
+        """Commit the plan: adopt confirmed results, start the rest, abort everything else.
+
+        Results of the plan that finished and that the model has not seen under their
+        final id (held since the final input, or cached under another id) are shown now;
+        the others as they finish.
+
+        Args:
+            plan: The final plan (from :meth:`listen`).
+
+        Returns:
+            What the commit point decided.
+        """
         self.commit_at = time.time()
         self.outcome = self.speculation.commit(plan)
-        for done in self._held:
-            self._deliver_final(done)
-        self._held.clear()
-        return self.outcome
-
-    def _deliver_final(self, done: Completion) -> None:
-        """After the commit point, only the final plan's results reach the model."""
         for cid, rid in self.speculation.final_records().items():
-            if rid == done.call_id:
-                self._show_result(done, cid)
-                return
-        # anything else is an aborted call's (late) result: dropped
+            rec = self.ledger.get(rid)
+            if rec.state.terminal and self._shown.get(cid) != rid:
+                self._reveal(cid, rec)
+        return self.outcome
 
     async def _pump_results(self) -> None:
         while True:
             done = await self.executor.next_completion()
+            self._processed += 1
+            rec = done.record
             if self.commit_at is not None:
-                self._deliver_final(done)
-            elif self._final_seen:
-                self._held.append(done)  # until the commit point decides
-            else:
-                logical = self._logical_of(done.call_id)
-                if logical is not None and done.record.speculation is not Speculation.ABORTED:
-                    self._show_result(done, logical)
+                for cid in self.speculation.final_ids(rec.id):
+                    if self._shown.get(cid) != rec.id:
+                        self._reveal(cid, rec, done.error)
+            elif not self._final_seen and rec.speculation is Speculation.SPECULATIVE:
+                for cid in self.speculation.logical_ids(rec.id):
+                    if self._shown.get(cid) != rec.id:
+                        self._reveal(cid, rec, done.error)
+            # between the final input and the commit point results wait (see settle)
+            assert self._driver is not None
+            self._driver.wake()
 
     # -- respond ------------------------------------------------------------------------
     async def respond(self, plan: Sequence[ToolCall]) -> tuple[list[ToolMessage], str]:
         """Deliver the plan's results and wait for the model's answer.
 
+        Calls the model makes now run at once (:attr:`extra_calls`).
+
+        Args:
+            plan: The final plan (from :meth:`listen`).
+
         Returns:
-            The plan's results and the answer text.
+            The results of the plan, then of the extra calls, and the answer text.
+
+        Raises:
+            SpeculativeError: If the model revises, removes or confirms after the commit
+                point, or a call fails with an unhandled error.
         """
-        assert self._driver is not None
+        if self._driver is None:
+            raise SpeculativeError("respond() comes after listen()")
         ids = [c["id"] or "" for c in plan]
         while True:
-            for action in await self._driver.actions():
+            for action in await self._next_actions():
                 self.items.append(ModelAction(action, time.time()))
                 if isinstance(action, Call):  # after the commit point: runs at once
-                    self.speculation.add_final(
-                        ToolCall(name=action.name, args=dict(action.arguments), id=action.id)
+                    call = ToolCall(
+                        name=action.name,
+                        args=dict(action.arguments),
+                        id=action.id,
+                        type="tool_call",
                     )
+                    self.speculation.add_final(call)
+                    self.extra_calls.append(call)
                     ids.append(action.id)
                 elif isinstance(action, Revise | Remove | Confirm):
                     raise SpeculativeError(
@@ -395,12 +637,42 @@ class SpeculativeRun:
                     results = [await self.speculation.result(cid) for cid in ids]
                     return results, action.text
 
+    def message_id(self, kind: str, name: str = "") -> str:
+        """The deterministic id of a message this run adds to the graph state.
+
+        Args:
+            kind: ``input``, ``plan``, ``calls``, ``result`` or ``answer``.
+            name: What the message is about (an input ``seq``, a call id).
+
+        Returns:
+            An id unique to this run (``tool-result-<run id>-<call id>`` for results).
+        """
+        if kind == "result":
+            return result_message_id(f"{self.id}-{name}")
+        return f"{kind}-{self.id}" + (f"-{name}" if name else "")
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as retrieved (it is reported elsewhere)."""
+    if not future.cancelled():
+        future.exception()
+
 
 class _Driver:
-    """Talks to the model: shows it events, reads its actions."""
+    """Talks to the model: shows it events, reads its actions.
+
+    Attributes:
+        heard_final: Whether the model had been shown the final input when it began the
+            actions :meth:`actions` returned last.
+    """
+
+    heard_final = False
 
     def show(self, items: Sequence[Item]) -> None:
         raise NotImplementedError
+
+    def wake(self) -> None:
+        """Something changed in the run (a result was handled, the input ended)."""
 
     async def actions(self) -> list[Action]:
         raise NotImplementedError
@@ -418,22 +690,53 @@ class _SessionDriver(_Driver):
         self.session = open_session([run.system_message(), *history], tools=run.tools)
         self._chunks: AsyncIterator[AIMessageChunk] = aiter(self.session)
         self._buffer = ""
+        self._line_flags: list[bool] = []  # per line begun in the buffer: final shown then?
+        self._ended = False
 
     def show(self, items: Sequence[Item]) -> None:
         self.session.inject(to_messages(items, t0=self.run.t0))
 
+    async def _more(self) -> bool:
+        """Read one more chunk into the buffer; ``False`` when the session has ended."""
+        if self._ended:
+            return False
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._ended = True
+            return False
+        if isinstance(chunk.content, str) and chunk.content:
+            self._feed(chunk.content)
+        return True
+
+    def _feed(self, text: str) -> None:
+        flag = self.run._final_seen
+        if not self._buffer or self._buffer.endswith("\n"):
+            self._line_flags.append(flag)  # the chunk begins a line
+        index = text.find("\n")
+        while -1 < index < len(text) - 1:  # a line break inside the chunk begins another
+            self._line_flags.append(flag)
+            index = text.find("\n", index + 1)
+        self._buffer += text
+
+    def _take_line(self) -> str:
+        line, _, self._buffer = self._buffer.partition("\n")
+        self.heard_final = self._line_flags.pop(0) if self._line_flags else self.run._final_seen
+        return line
+
     async def actions(self) -> list[Action]:
         while "\n" not in self._buffer:
-            try:
-                chunk = await anext(self._chunks)
-            except StopAsyncIteration:
+            if not await self._more():
                 if self._buffer.strip():
-                    line, self._buffer = self._buffer, ""
-                    return parse_actions(line)
-                raise SpeculativeError("the model session ended without an answer") from None
-            if isinstance(chunk.content, str):
-                self._buffer += chunk.content
-        line, _, self._buffer = self._buffer.partition("\n")
+                    return parse_actions(self._take_line())
+                raise SpeculativeError("the model session ended without an answer")
+        line = self._take_line()
+        if _ANSWER_RE.match(line):  # an answer runs to the end of the output
+            while await self._more():
+                pass
+            text, self._buffer = line + "\n" + self._buffer, ""
+            self._line_flags.clear()
+            return parse_actions(text)
         return parse_actions(line) if line.strip() else []
 
     async def aclose(self) -> None:
@@ -444,30 +747,50 @@ class _SessionDriver(_Driver):
 
 
 class _RequestDriver(_Driver):
-    """A stateless model: a new request whenever there is something new to show."""
+    """A stateless model: a new request whenever there is something new to show.
+
+    The request holds the whole transcript (:func:`to_messages` of the run's items: events
+    as human messages, the model's own earlier actions as AI messages). After a reply
+    with an action other than ``PAUSE`` the model is asked again at once; after a pause,
+    when a new event arrives. A pause after the final input with nothing left to arrive
+    is an error, not a hang.
+    """
 
     def __init__(self, run: SpeculativeRun, history: Sequence[BaseMessage]) -> None:
         self.run = run
         self.history = list(history)
-        self._news = asyncio.Event()
-        self._news.set()
+        self.system = run.system_message()
+        self._wake = asyncio.Event()
+        self._events_seen = 0
+        self._continue = False
 
     def show(self, items: Sequence[Item]) -> None:
-        self._news.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     async def actions(self) -> list[Action]:
-        await self._news.wait()
-        self._news.clear()
-        prompt = [
-            self.run.system_message(),
-            *self.history,
-            *to_messages(self.run.items, t0=self.run.t0),
-        ]
+        run = self.run
+        while not (self._continue or run._events > self._events_seen):
+            if run._nothing_coming():
+                raise SpeculativeError(run._stuck_reason())
+            self._wake.clear()
+            await self._wake.wait()
+        self._continue = False
+        self._events_seen = run._events
+        self.heard_final = run._final_seen
+        prompt = [self.system, *self.history, *to_messages(run.items, t0=run.t0)]
         text = ""
-        async for chunk in self.run.model.astream(prompt):
+        async for chunk in run.model.astream(prompt):
             if isinstance(chunk.content, str):
                 text += chunk.content
-        return parse_actions(text) if text.strip() else []
+        actions = parse_actions(text) if text.strip() else []
+        self._continue = any(not isinstance(a, Pause | Answer) for a in actions)
+        return actions
+
+
+_ANSWER_RE = re.compile(r"^\s*(?:\[t=[^\]\n]*\]\s*)?(?:MODEL\s+)?ANSWER(?:\s|$)")
 
 
 def _make_driver(run: SpeculativeRun, history: Sequence[BaseMessage]) -> _Driver:
@@ -489,42 +812,66 @@ def _run_of(runtime: Runtime[Any]) -> SpeculativeRun:
     return run
 
 
+def _plan_of(state: SpeculativeState) -> list[ToolCall]:
+    return [
+        ToolCall(name=c["name"], args=dict(c.get("args") or {}), id=c["id"], type="tool_call")
+        for c in state["final_plan"]
+    ]
+
+
 async def _listen(state: SpeculativeState, runtime: Runtime[Any]) -> dict[str, Any]:
     run = _run_of(runtime)
     plan = await run.listen(state["messages"])
     final = run.input.latest
     said: list[AnyMessage] = []
     if final is not None:
-        said.append(HumanMessage(final.text, id=f"input-{final.seq}"))
+        said.append(HumanMessage(final.text, id=run.message_id("input", str(final.seq))))
     return {"messages": said, "final_plan": [dict(c) for c in plan]}
 
 
 def route_commit(state: SpeculativeState, runtime: Runtime[Any]) -> Literal["commit", "abort"]:
-    """The commit edge when every speculative call is confirmed, the abort edge otherwise."""
-    plan = [ToolCall(**c) for c in state["final_plan"]]  # type: ignore[typeddict-item]
-    return "abort" if _run_of(runtime).would_abort(plan) else "commit"
+    """The commit edge when every live speculative call is confirmed, the abort edge otherwise.
+
+    See :meth:`SpeculativeRun.would_abort`: a call the model revised or withdrew before
+    the commit point does not make the plan take the abort edge.
+    """
+    return "abort" if _run_of(runtime).would_abort(_plan_of(state)) else "commit"
 
 
 async def _settle(state: SpeculativeState, runtime: Runtime[Any]) -> dict[str, Any]:
     run = _run_of(runtime)
-    plan = [ToolCall(**c) for c in state["final_plan"]]  # type: ignore[typeddict-item]
+    plan = _plan_of(state)
     outcome = run.settle(plan)
-    message = AIMessage(content="", tool_calls=plan)
+    messages: list[AnyMessage] = []
+    if plan:
+        messages.append(AIMessage(content="", tool_calls=plan, id=run.message_id("plan")))
     return {
-        "messages": [message],
+        "messages": messages,
         "commit": {
             "adopted": dict(outcome.adopted),
             "started": list(outcome.started),
             "aborted": list(outcome.aborted),
+            "discarded": list(outcome.discarded),
         },
     }
 
 
 async def _respond(state: SpeculativeState, runtime: Runtime[Any]) -> dict[str, Any]:
     run = _run_of(runtime)
-    plan = [ToolCall(**c) for c in state["final_plan"]]  # type: ignore[typeddict-item]
+    plan = _plan_of(state)
     results, answer = await run.respond(plan)
-    return {"messages": [*results, AIMessage(answer)]}
+
+    def as_state(message: ToolMessage) -> ToolMessage:
+        return message.model_copy(update={"id": run.message_id("result", message.tool_call_id)})
+
+    messages: list[AnyMessage] = [as_state(m) for m in results[: len(plan)]]
+    if run.extra_calls:
+        messages.append(
+            AIMessage(content="", tool_calls=list(run.extra_calls), id=run.message_id("calls"))
+        )
+        messages += [as_state(m) for m in results[len(plan) :]]
+    messages.append(AIMessage(answer, id=run.message_id("answer")))
+    return {"messages": messages}
 
 
 def create_speculative_agent(
@@ -536,6 +883,12 @@ def create_speculative_agent(
     Run it with a :class:`SpeculativeRun` as the context: ``graph.ainvoke({"messages":
     []}, context=run)``. ``model`` and ``tools`` document the graph; the run carries the
     live ones.
+
+    The state ends with ``HumanMessage(final input)``, ``AIMessage(tool_calls=plan)`` (when
+    the plan has calls), one ``ToolMessage`` per plan call, then (for calls made after the
+    commit point) another ``AIMessage`` with those calls and their results, and the
+    ``AIMessage`` of the answer: a valid OpenAI chat history. Message ids are derived from
+    the run's id (:meth:`SpeculativeRun.message_id`).
 
     Args:
         model: The chat model (for the graph's documentation and checks).
