@@ -252,7 +252,23 @@ def _check_str(value: object, what: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class _CallBody:
+    """The fields and checks ``CALL`` and ``REVISE`` share."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
+    depends_on: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        _check_name(self.name)
+        object.__setattr__(self, "arguments", _check_arguments(self.arguments))
+        object.__setattr__(self, "depends_on", _check_ids(self.depends_on, "depends_on"))
+
+
+@dataclass(frozen=True, slots=True)
+class Call(_CallBody):
     """``CALL <id> {"name": ..., "arguments": {...}}``: the model calls a tool.
 
     Before the user's final input the call is speculative: a safe tool runs at once, an
@@ -269,20 +285,9 @@ class Call:
         InteractionFormatError: On a bad id, name or arguments.
     """
 
-    id: str
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
-    depends_on: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_id(self.id)
-        _check_name(self.name)
-        object.__setattr__(self, "arguments", _check_arguments(self.arguments))
-        object.__setattr__(self, "depends_on", _check_ids(self.depends_on, "depends_on"))
-
 
 @dataclass(frozen=True, slots=True)
-class Revise:
+class Revise(_CallBody):
     """``REVISE <id> {...}``: replace the earlier call with the same id.
 
     Attributes:
@@ -294,17 +299,6 @@ class Revise:
     Raises:
         InteractionFormatError: On a bad id, name or arguments.
     """
-
-    id: str
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
-    depends_on: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_id(self.id)
-        _check_name(self.name)
-        object.__setattr__(self, "arguments", _check_arguments(self.arguments))
-        object.__setattr__(self, "depends_on", _check_ids(self.depends_on, "depends_on"))
 
 
 @dataclass(frozen=True, slots=True)
