@@ -523,12 +523,17 @@ async def run_benchmark(
     )
 
 
-async def _bare_run(task: ScriptedTask, zero: LatencyModel) -> None:
-    """What any agent must pay: stream the model's turns and invoke each tool, nothing else."""
+def _bare_setup(task: ScriptedTask, zero: LatencyModel) -> tuple[Any, dict[str, Any]]:
+    """The model and tools of a bare run (built outside the timed region)."""
     from langgraph_speculative.integrations.sim_tools import make_simulated_tools
 
     tools = {t.name: t for t in make_simulated_tools(task.functions, latency=zero)}
     model = ScriptedChatModel(script=TaskResponder(task, policy="parallel"), latency=zero)
+    return model, tools
+
+
+async def _bare_run(task: ScriptedTask, model: Any, tools: dict[str, Any]) -> None:
+    """What any agent must pay: stream the model's turns and invoke each tool, nothing else."""
     messages: list[Any] = [HumanMessage(task.question)]
     while True:
         async for _ in model.astream(messages):
@@ -555,10 +560,11 @@ async def measure_overhead(
     chosen = list(tasks)[:limit]
     calls = max(sum(len(t.calls) for t in chosen), 1)
     out: dict[str, float] = {}
-    await _bare_run(chosen[0], zero)  # warm up imports and caches
+    await _bare_run(chosen[0], *_bare_setup(chosen[0], zero))  # warm up imports and caches
+    bare = [(task, *_bare_setup(task, zero)) for task in chosen]
     start = time.perf_counter()
-    for task in chosen:
-        await _bare_run(task, zero)
+    for task, model, tools in bare:
+        await _bare_run(task, model, tools)
     out["bare"] = (time.perf_counter() - start) * 1e6 / calls
     for mode in modes:
         await _run_one(_prepare(chosen[0], mode, zero, None))
