@@ -539,6 +539,8 @@ class AsyncToolCallingNode:
         self.early_tools = [t for t in self.tools if not _needs_graph_injection(t)]
         """The tools ``until="turn"`` runs itself (not those needing ``ToolNode``'s injection)."""
         self.__name__ = "async_tool_calling"  # LangGraph names nodes after callables
+        if not cml and (self.backend == "stateless" or until == "turn"):
+            _ = self.bound_model  # bind once, when the node is built, not on its first run
 
     @functools.cached_property
     def bound_model(self) -> Runnable[LanguageModelInput, BaseMessage]:
