@@ -83,6 +83,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import re
@@ -658,7 +659,7 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class _Driver:
+class _Driver(abc.ABC):
     """Talks to the model: shows it events, reads its actions.
 
     Attributes:
@@ -668,17 +669,19 @@ class _Driver:
 
     heard_final = False
 
+    @abc.abstractmethod
     def show(self, items: Sequence[Item]) -> None:
-        raise NotImplementedError
+        """Show the model new events."""
 
-    def wake(self) -> None:
+    def wake(self) -> None:  # noqa: B027 - optional hook; drivers that poll override it
         """Something changed in the run (a result was handled, the input ended)."""
 
+    @abc.abstractmethod
     async def actions(self) -> list[Action]:
-        raise NotImplementedError
+        """The model's next actions."""
 
-    async def aclose(self) -> None:
-        return None
+    async def aclose(self) -> None:  # noqa: B027 - only drivers holding a session override it
+        """Release the model session, if any."""
 
 
 class _SessionDriver(_Driver):
