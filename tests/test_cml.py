@@ -6,6 +6,7 @@ import keyword
 from typing import Any
 
 import pytest
+from helpers import TOOL_NAMES, json_strategies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -32,20 +33,8 @@ from langgraph_speculative.errors import CMLSyntaxError, StreamFormatError
 
 TRICKY = ["[END]", "[CALL]", "[INTR] x [HEAD] y [END]", '{"a": 1}', '"', "\\", "\\u005b", "}"]
 strings = st.text(max_size=12) | st.sampled_from(TRICKY) | st.sampled_from(["巴黎", "天气预报"])
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**12), 10**12)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | strings
-)
-json_values = st.recursive(
-    scalars,
-    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(strings, kids, max_size=3),
-    max_leaves=8,
-)
-args_dicts = st.dictionaries(strings, json_values, max_size=4)
-names = st.from_regex(r"[a-z_][a-z0-9_]{0,10}(\.[a-z_][a-z0-9_]{0,6})?", fullmatch=True)
+scalars, json_values, args_dicts = json_strategies(strings, int_bound=10**12)
+names = TOOL_NAMES
 identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
     lambda s: not keyword.iskeyword(s) and s not in ("true", "false", "null")
 )

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from helpers import TOOL_NAMES, json_strategies
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
@@ -37,20 +38,8 @@ strings = (
     | st.sampled_from(TRICKY)
     | st.sampled_from(["巴黎", "北京天气", '引号"和{括号}', "tab\there"])
 )
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**15), 10**15)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | strings
-)
-json_values = st.recursive(
-    scalars,
-    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(strings, kids, max_size=3),
-    max_leaves=8,
-)
-args_dicts = st.dictionaries(strings, json_values, max_size=4)
-names = st.from_regex(r"[a-z_][a-z0-9_]{0,10}(\.[a-z_][a-z0-9_]{0,6})?", fullmatch=True)
+scalars, json_values, args_dicts = json_strategies(strings, int_bound=10**15)
+names = TOOL_NAMES
 call_ids = st.from_regex(r"[A-Za-z0-9_-]{1,10}", fullmatch=True)
 # Visible text: marker fragments are frequent, whole CALL/INTR/TRAP markers are filtered out.
 text_pieces = st.text(alphabet="ab [] CALENDHIRTP\n天气", max_size=8) | st.sampled_from(
