@@ -46,7 +46,7 @@ import ast
 import json
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -122,9 +122,13 @@ class _Record:
         return str(self.data["id"])
 
 
-def _read_jsonl(path: Path) -> list[_Record]:
-    records: list[_Record] = []
-    seen: set[str] = set()
+def _json_lines(path: Path, record_id: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` of a JSON Lines file, skipping blank lines.
+
+    Raises:
+        DataFormatError: On a line that is not a JSON object, naming the line and the
+            record id (``record_id``, or the id found in the broken line).
+    """
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -132,20 +136,30 @@ def _read_jsonl(path: Path) -> list[_Record]:
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
-                found = _ID_IN_LINE.search(line)
+                found = _ID_IN_LINE.search(line) if record_id is None else None
                 raise DataFormatError(
                     f"{path.name} line {lineno}: not valid JSON ({exc.msg})",
-                    record_id=found.group(1) if found else None,
+                    record_id=found.group(1) if found else record_id,
                 ) from None
             if not isinstance(data, dict):
-                raise DataFormatError(f"{path.name} line {lineno}: a record must be an object")
-            rid = data.get("id")
-            if not isinstance(rid, str) or not rid:
-                raise DataFormatError(f"{path.name} line {lineno}: record without a string 'id'")
-            if rid in seen:
-                raise DataFormatError(f"{path.name} line {lineno}: id repeats", record_id=rid)
-            seen.add(rid)
-            records.append(_Record(lineno, data))
+                raise DataFormatError(
+                    f"{path.name} line {lineno}: a line must hold a JSON object",
+                    record_id=record_id,
+                )
+            yield lineno, data
+
+
+def _read_jsonl(path: Path) -> list[_Record]:
+    records: list[_Record] = []
+    seen: set[str] = set()
+    for lineno, data in _json_lines(path):
+        rid = data.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise DataFormatError(f"{path.name} line {lineno}: record without a string 'id'")
+        if rid in seen:
+            raise DataFormatError(f"{path.name} line {lineno}: id repeats", record_id=rid)
+        seen.add(rid)
+        records.append(_Record(lineno, data))
     return records
 
 
@@ -392,21 +406,12 @@ class _FuncDocs:
                     f"function docs of {cls!r} not found at {path}", record_id=rid
                 )
             docs: list[dict[str, Any]] = []
-            with path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        doc = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DataFormatError(
-                            f"{file} line {lineno}: not valid JSON ({exc.msg})", record_id=rid
-                        ) from None
-                    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
-                        raise DataFormatError(
-                            f"{file} line {lineno}: a function doc needs a name", record_id=rid
-                        )
-                    docs.append(doc)
+            for lineno, doc in _json_lines(path, record_id=rid):
+                if not isinstance(doc.get("name"), str):
+                    raise DataFormatError(
+                        f"{file} line {lineno}: a function doc needs a name", record_id=rid
+                    )
+                docs.append(doc)
             self._cache[file] = docs
         return self._cache[file]
 

@@ -309,11 +309,12 @@ class ScriptedChatModel(BaseChatModel):
     # -- streaming -------------------------------------------------------------------
     def _chunks(self, turn: ModelTurn) -> Iterator[tuple[float, AIMessageChunk]]:
         tpot = self.latency.tpot_ms
-        for piece in plan_stream(turn):
+        pieces = plan_stream(turn)
+        for piece in pieces:
             yield piece.tokens * tpot, _piece_chunk(piece)
         # As ChatOpenAI streams an OpenAI response with ``include_usage``: a chunk with the
         # finish reason, then a separate chunk with the usage (the wire's ``choices: []``).
-        tokens = turn.output_tokens
+        tokens = pieces[-1].tokens if pieces else 0
         yield (
             tokens * tpot,
             AIMessageChunk(

@@ -168,13 +168,15 @@ class SimulatedSession:
                 at = max(at, loop.time())
                 continue
             trapped = _is_trap(turn)
-            for piece in plan_stream(turn):
+            pieces = plan_stream(turn)
+            for piece in pieces:
                 delay = at + piece.tokens * tpot - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 yield _piece_chunk(piece, index_offset=index)
-            at += turn.output_tokens * tpot
-            produced += turn.output_tokens
+            tokens = pieces[-1].tokens if pieces else 0
+            at += tokens * tpot
+            produced += tokens
             index += len(turn.tool_calls)
             self._context.append(AIMessage(content=turn.text, tool_calls=list(turn.tool_calls)))
             if trapped:

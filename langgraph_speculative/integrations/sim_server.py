@@ -588,12 +588,14 @@ class SimServer:
                 return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
             role: dict[str, Any] = {"role": "assistant"}  # sent with the first delta
-            for piece in plan_stream(turn):
+            pieces = plan_stream(turn)
+            for piece in pieces:
                 if not await self._wait_until(start + piece.tokens * tpot_s):
                     return
                 yield event([choice({**role, **_piece_delta(piece)})])
                 role = {}
-            if not await self._wait_until(start + turn.output_tokens * tpot_s):
+            last = pieces[-1].tokens if pieces else 0
+            if not await self._wait_until(start + last * tpot_s):
                 return
             yield event([choice({**role, "content": ""} if role else {}, finish_reason(turn))])
             if req.include_usage:
