@@ -6,6 +6,7 @@ pytest's configuration (``asyncio_mode = "auto"``, the ``shared_data`` marker) l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip tests marked ``@pytest.mark.shared_data`` when ``../shared/data`` is absent."""
     if item.get_closest_marker("shared_data") is not None and not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A real PostgreSQL with pgvector (``pgserver``, Unix socket only) for the session.
+
+    Skips when the ``postgres`` extra is not installed; the server stops after the session.
+    """
+    pytest.importorskip("pgserver")
+    pytest.importorskip("psycopg")
+    from langgraph_speculative.integrations.embedded_postgres import embedded_postgres
+
+    with embedded_postgres() as dsn:
+        yield dsn
