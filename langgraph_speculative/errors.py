@@ -8,11 +8,23 @@ from __future__ import annotations
 
 __all__ = [
     "CMLSyntaxError",
+    "CacheCorruptError",
+    "CheckpointerError",
+    "ConcurrentResumeError",
+    "ConcurrentWriterError",
     "DataFormatError",
+    "EmbeddingDimensionError",
     "IllegalTransitionError",
     "InputClosedError",
     "InputUpdateError",
     "InteractionFormatError",
+    "JournalCorruptError",
+    "MissingParameterError",
+    "NotFittedError",
+    "OutcomeUnknownError",
+    "PlanCacheError",
+    "PlanValidationError",
+    "RequestError",
     "ScriptError",
     "SpeculativeError",
     "StreamFormatError",
@@ -134,3 +146,81 @@ class InteractionFormatError(StreamFormatError):
         if line is not None:
             where = f" (line {lineno}: {line!r})" if lineno is not None else f" (line {line!r})"
         super().__init__(message + where)
+
+
+# --- plan reuse (the plan cache) ---------------------------------------------------------
+
+
+class PlanCacheError(SpeculativeError):
+    """Base class of the plan cache's errors (intent, parameters, embeddings, plans, stores)."""
+
+
+class RequestError(PlanCacheError, ValueError):
+    """A request given to the plan cache cannot be used: empty, blank, or over the size limit."""
+
+
+class NotFittedError(PlanCacheError):
+    """A model of the plan cache (intent classifier, parameter extractor, embedder) was used
+    before it was fitted or loaded."""
+
+
+class EmbeddingDimensionError(PlanCacheError, ValueError):
+    """A vector has another dimension than its index (or the embedder gave one of another)."""
+
+
+class PlanValidationError(PlanCacheError, ValueError):
+    """A structured plan is invalid: an unknown dependency, a cycle, a duplicate step id, or
+    an input that references a parameter or step output that does not exist."""
+
+
+class MissingParameterError(PlanValidationError):
+    """A plan was filled without a value for a parameter it references.
+
+    Attributes:
+        missing: The names of the parameters that had no value.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        self.missing = missing
+        super().__init__(message)
+
+
+class CacheCorruptError(PlanCacheError):
+    """A saved cache (directory or table) is damaged, partly written, or of another format.
+
+    Nothing is served from it; the error names the file or record that failed to check.
+    """
+
+
+class ConcurrentWriterError(PlanCacheError):
+    """Another writer holds the cache directory (or changed it since it was loaded)."""
+
+
+# --- the interrupt-aware checkpointer ----------------------------------------------------
+
+
+class CheckpointerError(SpeculativeError):
+    """Base class of the interrupt-aware checkpointer's errors."""
+
+
+class JournalCorruptError(CheckpointerError):
+    """A ledger journal record in the checkpoint store is damaged or not one of ours."""
+
+
+class ConcurrentResumeError(CheckpointerError):
+    """Another live process is already running (or resuming) the same thread."""
+
+
+class OutcomeUnknownError(CheckpointerError):
+    """A non-idempotent tool that takes no idempotency key was running at a crash: whether
+    its side effect happened is unknown, so it is not run again.
+
+    Attributes:
+        call_id: The tool call id.
+        tool: The tool's name.
+    """
+
+    def __init__(self, message: str, *, call_id: str, tool: str) -> None:
+        self.call_id = call_id
+        self.tool = tool
+        super().__init__(message)
