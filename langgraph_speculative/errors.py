@@ -160,8 +160,10 @@ class RequestError(PlanCacheError, ValueError):
 
 
 class NotFittedError(PlanCacheError):
-    """A model of the plan cache (intent classifier, parameter extractor, embedder) was used
-    before it was fitted or loaded."""
+    """A model of the plan cache was used before it was fitted or loaded.
+
+    The models are the intent classifier, the parameter extractor and fitted embedders.
+    """
 
 
 class EmbeddingDimensionError(PlanCacheError, ValueError):
@@ -169,8 +171,11 @@ class EmbeddingDimensionError(PlanCacheError, ValueError):
 
 
 class PlanValidationError(PlanCacheError, ValueError):
-    """A structured plan is invalid: an unknown dependency, a cycle, a duplicate step id, or
-    an input that references a parameter or step output that does not exist."""
+    """A structured plan is invalid.
+
+    For example: an unknown dependency, a cycle, a duplicate step id, or an input that
+    references a parameter or step output that does not exist.
+    """
 
 
 class MissingParameterError(PlanValidationError):
@@ -212,8 +217,10 @@ class ConcurrentResumeError(CheckpointerError):
 
 
 class OutcomeUnknownError(CheckpointerError):
-    """A non-idempotent tool that takes no idempotency key was running at a crash: whether
-    its side effect happened is unknown, so it is not run again.
+    """A tool was running at a crash and cannot safely run again: its outcome is unknown.
+
+    The tool is not idempotent and takes no idempotency key, so whether its side effect
+    happened is unknown; it is reported, never silently run twice.
 
     Attributes:
         call_id: The tool call id.
