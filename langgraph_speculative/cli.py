@@ -73,7 +73,7 @@ def latency_from_args(args: argparse.Namespace) -> object:
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every sub-command."""
     from langgraph_speculative import demo
-    from langgraph_speculative.bench import async_calling, speculative
+    from langgraph_speculative.bench import async_calling, plan_cache, recovery, speculative
     from langgraph_speculative.integrations import sim_server
 
     parser = argparse.ArgumentParser(
@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_latency_arguments(p_spec, estimates=False)
     speculative.add_arguments(p_spec)
     p_spec.set_defaults(run=speculative.run)
+    p_plan = bench_sub.add_parser("plan-cache", help="plan reuse (AgentReuse): cache systems")
+    plan_cache.add_arguments(p_plan)
+    p_plan.set_defaults(run=plan_cache.run)
+    p_rec = bench_sub.add_parser("recovery", help="crash and resume (interrupt-aware checkpointer)")
+    recovery.add_arguments(p_rec)
+    p_rec.set_defaults(run=recovery.run)
 
     p_serve = sub.add_parser("serve-sim", help="serve the simulated model over HTTP (OpenAI API)")
     add_latency_arguments(p_serve)

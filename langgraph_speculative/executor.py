@@ -10,6 +10,13 @@ once, applies a per-call timeout, cancels on request, and turns tool errors into
 Its tasks live only while the executor is open: use it as an ``async with`` block inside
 one node, so no call outlives the node that started it.
 
+Crash safety: given an opened :class:`~langgraph_speculative.journal.RunJournal`, the
+executor records each call before it runs and each result before it is reported
+(write-ahead), and resumes a crashed run: a submitted call the journal saw finish yields
+its saved result without running; one that was running re-runs only when its tool is
+idempotent or takes an idempotency key (with the same key), and otherwise goes to the
+journal's outcome-unknown hook (:mod:`langgraph_speculative.resume`).
+
 Example:
     ```python
     import asyncio
@@ -35,10 +42,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import UnionType
-from typing import Any, Union, cast, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Union, cast, get_args, get_origin, get_type_hints
 
 from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
@@ -54,7 +61,16 @@ from pydantic import ValidationError
 
 from langgraph_speculative.errors import SpeculativeError, ToolTimeoutError
 from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
-from langgraph_speculative.safety import is_safe_tool
+from langgraph_speculative.resume import (
+    JournaledCall,
+    ResolutionKind,
+    outcome_unknown_message,
+    resolve_outcome_unknown,
+)
+from langgraph_speculative.safety import is_idempotent_tool, is_safe_tool, takes_idempotency_key
+
+if TYPE_CHECKING:
+    from langgraph_speculative.journal import RunJournal
 
 __all__ = ["Completion", "ErrorHandler", "ToolExecutor", "idempotency_key_of", "result_message_id"]
 
@@ -129,9 +145,19 @@ class ToolExecutor:
         handle_tool_errors: See :data:`ErrorHandler`. The default matches ``ToolNode``'s:
             invalid arguments become an error message; other exceptions propagate.
         config: ``RunnableConfig`` passed to every tool (callbacks, tags, ...).
+        journal: An opened run journal: calls and results are recorded write-ahead, and
+            calls it saw before a crash are resumed instead of run blindly (see the
+            module docs). ``None``: nothing is recorded.
+
+    Attributes:
+        resumed_calls: Calls whose saved result was reused instead of running again.
+        rerun_calls: Calls running at a crash that were run again (safe, idempotent,
+            keyed, or re-run by the outcome-unknown hook).
+        unknown_outcomes: Calls running at a crash answered as "outcome unknown".
 
     Raises:
         ValueError: If ``max_concurrency`` < 1, ``timeout`` <= 0, or two tools share a name.
+        SpeculativeError: If ``journal`` is not opened.
     """
 
     def __init__(
@@ -143,6 +169,7 @@ class ToolExecutor:
         timeout: float | None = None,
         handle_tool_errors: ErrorHandler = _only_invocation_errors,
         config: RunnableConfig | None = None,
+        journal: RunJournal | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -169,6 +196,13 @@ class ToolExecutor:
         self._releasing = False
         self._unfinished = 0
         self._closed = False
+        if journal is not None and journal.state is None:
+            raise SpeculativeError("open the run journal (await journal.open()) first")
+        self.journal = journal
+        self.resumed_calls = 0
+        self.rerun_calls = 0
+        self.unknown_outcomes = 0
+        self._unsure: dict[str, JournaledCall] = {}  # running at a crash: decide in _run
 
     # -- lifecycle -------------------------------------------------------------------
     async def __aenter__(self) -> ToolExecutor:
@@ -233,10 +267,17 @@ class ToolExecutor:
         if not isinstance(name, str) or not name:
             raise SpeculativeError(f"call {call_id!r} has no tool name")
         tool = self.tools_by_name.get(name)
+        args = call.get("args", {})
+        saved: JournaledCall | None = None
+        state = self.journal.state if self.journal is not None else None
+        if state is not None and tool is not None and isinstance(args, Mapping):
+            saved = state.claim(call_id, name, args)
+            if saved is not None and idempotency_key is None:
+                idempotency_key = saved.record.idempotency_key or None  # the same key
         record = self.ledger.create(
             call_id,
             name,
-            call.get("args", {}),
+            args,
             safe=is_safe_tool(tool) if tool is not None else False,
             speculative=speculative,
             idempotency_key=idempotency_key,
@@ -252,9 +293,26 @@ class ToolExecutor:
                 requested_tool=name, available_tools=", ".join(self.tools_by_name)
             )
             self._finish(record, CallState.FAILED, self._error_message(record, content))
+        elif saved is not None and saved.finished:
+            self._restore(record, saved)
         else:
+            if saved is not None:
+                self._unsure[call_id] = saved
             self._maybe_start(record)
         return record
+
+    def _restore(self, record: CallRecord, saved: JournaledCall) -> None:
+        """Finish ``record`` with the result a crashed run saved, without running it."""
+        message = saved.result
+        if message is not None:
+            message = message.model_copy(
+                update={"tool_call_id": record.id, "id": result_message_id(record.id)}
+            )
+        else:  # a cancellation recorded without a notice
+            message = self._error_message(record, f"Cancelled: {saved.error or 'cancelled'}.")
+        self.ledger.transition(record.id, CallState.RUNNING)
+        self.resumed_calls += 1
+        self._finish(record, saved.state, message, reason=saved.error)
 
     def reject(self, call_id: str, tool: str | None, reason: str) -> CallRecord:
         """Record a call that cannot run (for example its arguments could not be parsed).
@@ -282,12 +340,16 @@ class ToolExecutor:
     def commit(self, call_id: str) -> CallRecord:
         """Commit a speculative call; a held unsafe call starts now."""
         record = self.ledger.set_speculation(call_id, Speculation.COMMITTED)
+        if self.journal is not None:  # durable before the held call's start record
+            self.journal.post_speculation(call_id, Speculation.COMMITTED)
         self._maybe_start(record)
         return record
 
     def abort(self, call_id: str) -> CallRecord:
         """Abort a speculative call: cancel it (and its dependents) if not finished."""
         record = self.ledger.set_speculation(call_id, Speculation.ABORTED)
+        if self.journal is not None:
+            self.journal.post_speculation(call_id, Speculation.ABORTED)
         self.cancel(call_id, "the speculative call was aborted")
         return record
 
@@ -302,6 +364,13 @@ class ToolExecutor:
         record = self.ledger.get(call_id)
         if call_id not in self._futures and record.state is not CallState.PENDING:
             return  # running elsewhere (another executor): not ours to stop
+        if self.journal is not None and not self._closed and not record.state.terminal:
+            self.journal.post_call_finished(
+                record,
+                CallState.CANCELLED,
+                self._error_message(record, f"Cancelled: {reason}."),
+                reason,
+            )
         self._finish_cancelled(record, reason)
         task = self._tasks.get(call_id)
         if task is not None:
@@ -372,6 +441,8 @@ class ToolExecutor:
         task.add_done_callback(self._forget_task)
 
     def _forget_task(self, task: asyncio.Task[None]) -> None:
+        if task.done() and not task.cancelled():
+            task.exception()  # reported through the call's Completion: mark it retrieved
         call_id = task.get_name().removeprefix("tool:")
         if self._tasks.get(call_id) is task:
             del self._tasks[call_id]
@@ -387,15 +458,25 @@ class ToolExecutor:
                         self._finish_cancelled(record, "the speculative call was aborted")
                     # else: an unsafe speculative call stays pending until commit()
                     return
+                saved = self._unsure.pop(record.id, None)
+                if saved is not None and not await self._may_rerun(tool, record, saved):
+                    return  # answered by the outcome-unknown hook
+                if self.journal is not None:  # write-ahead: known to be running before it runs
+                    alias = saved.record.id if saved and saved.record.id != record.id else None
+                    # an idempotent tool simply runs again: its start travels with its result
+                    await self.journal.call_started(
+                        record, alias_of=alias, durable=not is_idempotent_tool(tool)
+                    )
                 self.ledger.transition(record.id, CallState.RUNNING)
                 message = await self._invoke(tool, record)
-            self._finish(record, CallState.DONE, message)
+            await self._finish_durably(record, CallState.DONE, message)
         except asyncio.CancelledError:
             self._finish_cancelled(record, "cancelled")
             raise
         except ToolTimeoutError as exc:
             content = TOOL_CALL_ERROR_TEMPLATE.format(error=repr(exc))
-            self._finish(record, CallState.FAILED, self._error_message(record, content))
+            message = self._error_message(record, content)
+            await self._finish_durably(record, CallState.FAILED, message)
         except GraphBubbleUp as exc:  # interrupts are never handled, as in ToolNode
             self._finish(record, CallState.FAILED, None, exc)
         except Exception as exc:  # tool errors: handled per the ToolNode contract
@@ -407,7 +488,8 @@ class ToolExecutor:
             except Exception as handler_exc:  # the handler re-raised: unhandled, like ToolNode
                 self._finish(record, CallState.FAILED, None, handler_exc)
             else:
-                self._finish(record, CallState.FAILED, self._error_message(record, content))
+                message = self._error_message(record, content)
+                await self._finish_durably(record, CallState.FAILED, message)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: record it, then go on
             self._finish(record, CallState.FAILED, None, exc)
             raise
@@ -417,6 +499,48 @@ class ToolExecutor:
             task = asyncio.current_task()
             if task is not None:
                 self._forget_task(task)
+
+    async def _may_rerun(self, tool: BaseTool, record: CallRecord, saved: JournaledCall) -> bool:
+        """Decide about a call that was running at a crash; ``False`` if it is answered."""
+        if is_idempotent_tool(tool) or takes_idempotency_key(tool):
+            self.rerun_calls += 1  # harmless again, or keyed: the service dedupes the key
+            return True
+        hook = self.journal.on_outcome_unknown if self.journal is not None else None
+        try:
+            resolution = await resolve_outcome_unknown(hook, record)
+        except Exception as exc:  # the app stops the run (e.g. raise_outcome_unknown)
+            self._finish(record, CallState.FAILED, None, exc)
+            return False
+        if resolution.kind is ResolutionKind.RERUN:
+            self.rerun_calls += 1
+            return True
+        self.ledger.transition(record.id, CallState.RUNNING)
+        if resolution.kind is ResolutionKind.DELIVER:
+            message = ToolMessage(
+                content=resolution.content or "",
+                tool_call_id=record.id,
+                name=record.tool,
+                id=result_message_id(record.id),
+            )
+            await self._finish_durably(record, CallState.DONE, message)
+        else:
+            self.unknown_outcomes += 1
+            text = resolution.content or outcome_unknown_message(record)
+            await self._finish_durably(record, CallState.FAILED, self._error_message(record, text))
+        return False
+
+    async def _finish_durably(
+        self, record: CallRecord, state: CallState, message: ToolMessage
+    ) -> None:
+        """Record the result in the journal (if any), then report it: write-ahead."""
+        if self.journal is not None and not record.state.terminal:
+            error = None if state is CallState.DONE else str(message.content)
+            try:
+                await self.journal.call_finished(record.id, state, message, error)
+            except Exception as exc:  # not durable: fail the run rather than deliver it
+                self._finish(record, CallState.FAILED, None, exc)
+                return
+        self._finish(record, state, message)
 
     async def _invoke(self, tool: BaseTool, record: CallRecord) -> ToolMessage:
         call = ToolCall(name=record.tool, args=record.args, id=record.id, type="tool_call")

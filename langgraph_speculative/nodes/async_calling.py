@@ -48,7 +48,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -77,6 +79,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Send
 from pydantic import ConfigDict
 
+from langgraph_speculative.checkpointer import journal_for
 from langgraph_speculative.cml import cml_system_prompt, to_cml_transcript
 from langgraph_speculative.errors import SpeculativeError
 from langgraph_speculative.executor import Completion, ErrorHandler, ToolExecutor
@@ -86,7 +89,9 @@ from langgraph_speculative.interrupts import (
     LatencyEstimator,
     pending_placeholder,
 )
+from langgraph_speculative.journal import RunJournal, journal_session
 from langgraph_speculative.ledger import CallLedger, CallRecord
+from langgraph_speculative.resume import TurnRecord
 from langgraph_speculative.token_monitor import (
     CallComplete,
     CallMalformed,
@@ -95,6 +100,8 @@ from langgraph_speculative.token_monitor import (
     TokenMonitor,
     Trap,
 )
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "AsyncToolCallingMiddleware",
@@ -154,13 +161,23 @@ class _Run:
         self.pending: dict[str, None] = {}  # started calls whose result is not absorbed
         self.left: set[str] = set()  # calls left to the graph's own tool node
         self.model_requests = 0
-        self.prefix = f"call_{uuid.uuid4().hex[:8]}"
+        self.journal = executor.journal
+        self.replayed_turns = 0
+        if self.journal is not None:  # the same ids when the task runs again after a crash
+            digest = hashlib.sha256(self.journal.task_id.encode()).hexdigest()
+            self.prefix = f"call_{digest[:8]}"
+        else:
+            self.prefix = f"call_{uuid.uuid4().hex[:8]}"
         self.only_known_tools = only_known_tools
         self._taken: set[str] | None = None  # call ids of the history (computed lazily)
 
     # -- dispatch ------------------------------------------------------------------
-    def _fresh_id(self, call_id: str) -> str:
-        """``call_id``, or a new id if the model reused one (ids must stay unique)."""
+    def _fresh_id(self, call_id: str, tool: str | None = None, args: Any = None) -> str:
+        """``call_id``, or a new id if the model reused one (ids must stay unique).
+
+        On a resumed run, an id the journal holds for another call (a model asked again
+        answered differently under the same id) counts as used too.
+        """
         if self._taken is None:
             self._taken = {
                 c["id"] or ""
@@ -168,11 +185,17 @@ class _Run:
                 if isinstance(m, AIMessage)
                 for c in (*m.tool_calls, *m.invalid_tool_calls)
             }
+        state = self.journal.state if self.journal is not None else None
         if (
             call_id
             and call_id not in self.calls
             and call_id not in self._taken
             and call_id not in self.executor.ledger
+            and not (
+                state is not None
+                and isinstance(args, Mapping)
+                and state.conflicts(call_id, tool or "", args)
+            )
         ):
             return call_id
         n = 1
@@ -182,34 +205,51 @@ class _Run:
                 candidate not in self.calls
                 and candidate not in self._taken
                 and candidate not in self.executor.ledger
+                and not (
+                    state is not None
+                    and isinstance(args, Mapping)
+                    and state.conflicts(candidate, tool or "", args)
+                )
             ):
                 return candidate
             n += 1
 
+    def dispatch(self, call_id: str, name: str, args: dict[str, Any], seg: _Segment) -> None:
+        """Start one complete call (or leave it to the graph's tool node)."""
+        call = tool_call(name=name, args=args, id=call_id)
+        self.calls[call_id] = dict(call)
+        seg.calls.append(call_id)
+        if self.only_known_tools and name not in self.executor.tools_by_name:
+            self.left.add(call_id)  # for the graph's own tool node
+            return
+        self.pending[call_id] = None
+        self.executor.submit(call, config=self.tool_config)
+
+    def dispatch_invalid(
+        self, call_id: str, name: str | None, raw: Any, error: str | None, seg: _Segment
+    ) -> None:
+        """Answer one malformed call with an error result."""
+        self.calls[call_id] = {
+            "name": name,
+            "args": raw,
+            "id": call_id,
+            "error": error,
+            "type": "invalid_tool_call",
+        }
+        seg.invalid.append(call_id)
+        self.pending[call_id] = None
+        self.executor.reject(call_id, name, f"malformed tool call: {error}")
+
     def handle(self, events: Sequence[MonitorEvent], seg: _Segment) -> None:
         for event in events:
             if isinstance(event, CallComplete):
-                call_id = self._fresh_id(event.call["id"] or "")
-                call = tool_call(name=event.call["name"], args=event.call["args"], id=call_id)
-                self.calls[call_id] = dict(call)
-                seg.calls.append(call_id)
-                if self.only_known_tools and call["name"] not in self.executor.tools_by_name:
-                    self.left.add(call_id)  # for the graph's own tool node
-                    continue
-                self.pending[call_id] = None
-                self.executor.submit(call, config=self.tool_config)
+                call_id = self._fresh_id(
+                    event.call["id"] or "", event.call["name"], event.call["args"]
+                )
+                self.dispatch(call_id, event.call["name"], event.call["args"], seg)
             elif isinstance(event, CallMalformed):
                 call_id = self._fresh_id(event.id or f"{self.prefix}_bad{event.index}")
-                self.calls[call_id] = {
-                    "name": event.name,
-                    "args": event.raw,
-                    "id": call_id,
-                    "error": event.error,
-                    "type": "invalid_tool_call",
-                }
-                seg.invalid.append(call_id)
-                self.pending[call_id] = None
-                self.executor.reject(call_id, event.name, f"malformed tool call: {event.error}")
+                self.dispatch_invalid(call_id, event.name, event.raw, event.error, seg)
             elif isinstance(event, TextDelta):
                 seg.text += event.text
             elif isinstance(event, Trap):
@@ -314,8 +354,44 @@ class _Run:
         return [system, *messages] if system is not None else messages
 
     # -- the stateless back-end ----------------------------------------------------
+    def saved_turn(self, index: int) -> TurnRecord | None:
+        """The journaled turn ``index`` of a crashed run of this task, if there is one."""
+        state = self.journal.state if self.journal is not None else None
+        return state.turns.get(index) if state is not None else None
+
+    def replay(self, turn: TurnRecord) -> _Segment:
+        """Play a journaled model turn again instead of asking the model."""
+        seg = _Segment(text=turn.text, trap=turn.trap)
+        self.segments.append(seg)
+        for call in turn.calls:
+            self.dispatch(call["id"], call["name"], dict(call["args"]), seg)
+        for bad in turn.invalid:
+            self.dispatch_invalid(bad["id"], bad["name"], bad["args"], bad["error"], seg)
+        self.replayed_turns += 1
+        return seg
+
+    async def record_turn(self, seg: _Segment, seen: Sequence[str]) -> None:
+        """Make a completed turn durable before anything acts on it further."""
+        if self.journal is None:
+            return
+        turn = TurnRecord(
+            index=self.model_requests,
+            text=seg.text,
+            calls=tuple(self.calls[c] for c in seg.calls),
+            invalid=tuple(self.calls[c] for c in seg.invalid),
+            trap=seg.trap,
+            seen=tuple(seen),
+        )
+        await self.journal.turn(turn)
+
     async def stream_turn(self) -> _Segment:
         self.count_request()
+        saved = self.saved_turn(self.model_requests)
+        if saved is not None:
+            return self.replay(saved)
+        if self.journal is not None:  # what the model is about to see is durable first
+            await self.journal.flush()
+        seen = list(self.results)  # the results this request shows the model
         prompt = self.prompt()
         seg = _Segment()
         self.segments.append(seg)
@@ -329,6 +405,7 @@ class _Run:
             if isinstance(chunk, AIMessage):  # a chunk, or a whole message if not streaming
                 self.handle(monitor.feed(chunk), seg)
         self.handle(monitor.finish(), seg)
+        await self.record_turn(seg, seen)
         return seg
 
     async def run_stateless(self, until: Literal["answer", "turn"]) -> None:
@@ -340,6 +417,8 @@ class _Run:
                 return
             # results the model has not seen: those that arrived while it streamed
             arrived = self.drain()
+            if self.saved_turn(self.model_requests + 1) is not None:
+                continue  # resuming: the next turn is journaled, whatever arrived
             while self.pending and not policy.request_now(self.outstanding(), arrived=arrived):
                 self.absorb([await self.executor.next_completion()])
                 arrived += 1 + self.drain()
@@ -539,6 +618,19 @@ class AsyncToolCallingNode:
         self.early_tools = [t for t in self.tools if not _needs_graph_injection(t)]
         """The tools ``until="turn"`` runs itself (not those needing ``ToolNode``'s injection)."""
         self.__name__ = "async_tool_calling"  # LangGraph names nodes after callables
+        self.resume_stats: dict[str, int] = dict.fromkeys(
+            (
+                "resumed_calls",
+                "rerun_calls",
+                "unknown_outcomes",
+                "replayed_turns",
+                "orphaned_calls",
+            ),
+            0,
+        )
+        """Totals over this node's runs: results reused after a crash, calls run again,
+        calls answered "outcome unknown", model turns replayed from the journal, calls a
+        crashed run started that the resumed model did not make again."""
         if not cml and (self.backend == "stateless" or until == "turn"):
             _ = self.bound_model  # bind once, when the node is built, not on its first run
 
@@ -585,6 +677,7 @@ class AsyncToolCallingNode:
         config: RunnableConfig | None = None,
         *,
         ledger: CallLedger | None = None,
+        journal: RunJournal | None = None,
     ) -> list[BaseMessage]:
         """Run on a conversation; return the new messages (outside a graph too).
 
@@ -593,6 +686,12 @@ class AsyncToolCallingNode:
             config: The run's config (callbacks, tags, metadata reach the model and tools).
             ledger: The ledger to record this run's calls in (a fresh one by default);
                 pass one to inspect the calls afterwards or to share it with other nodes.
+            journal: A (not yet opened) run journal: the run records its calls, results
+                and model turns write-ahead, and resumes what a crashed run of the same
+                task recorded (completed turns are replayed, completed calls reused).
+                In a graph compiled with
+                :class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer`
+                the node finds it itself.
 
         Returns:
             The new messages: model turns, each followed by the results of its calls.
@@ -601,27 +700,63 @@ class AsyncToolCallingNode:
             SpeculativeError: If the model loops without answering, or traps with nothing
                 outstanding.
             Exception: A tool's exception that ``handle_tool_errors`` does not handle.
+            CheckpointerError: A damaged journal, or another live run holding the task.
         """
         turn = self.until == "turn"
         tools = self.early_tools if turn else self.tools
-        async with ToolExecutor(
-            tools,
-            ledger=ledger if ledger is not None else CallLedger(),
-            max_concurrency=self.max_concurrency,
-            timeout=self.timeout,
-            handle_tool_errors=self.handle_tool_errors,
-        ) as executor:
+        async with (
+            journal_session(journal) as opened,
+            ToolExecutor(
+                tools,
+                ledger=ledger if ledger is not None else CallLedger(),
+                max_concurrency=self.max_concurrency,
+                timeout=self.timeout,
+                handle_tool_errors=self.handle_tool_errors,
+                journal=opened,
+            ) as executor,
+        ):
             run = _Run(self, messages, executor, config, only_known_tools=turn)
-            if not turn and self.backend == "interruptible":
-                await run.run_interruptible()
-            else:
-                await run.run_stateless(self.until)
-            return run.transcript(for_model=False)
+            try:
+                if not turn and self.backend == "interruptible":
+                    await run.run_interruptible()
+                else:
+                    await run.run_stateless(self.until)
+                self._report_orphans(opened)
+                return run.transcript(for_model=False)
+            finally:
+                stats = self.resume_stats
+                stats["resumed_calls"] += executor.resumed_calls
+                stats["rerun_calls"] += executor.rerun_calls
+                stats["unknown_outcomes"] += executor.unknown_outcomes
+                stats["replayed_turns"] += run.replayed_turns
+
+    def _report_orphans(self, journal: RunJournal | None) -> None:
+        """Warn about calls a crashed run started that the resumed model did not make again.
+
+        Their results never reach the model; an unsafe one may have had its effect.
+        """
+        state = journal.state if journal is not None else None
+        if state is None:
+            return
+        for orphan in state.orphans():
+            rec = orphan.record
+            self.resume_stats["orphaned_calls"] += 1
+            _log.warning(
+                "%s: call %r (%s %s, %s) was started before a crash but the resumed model "
+                "did not make it again: an orphan call; its result is not delivered%s",
+                journal.where if journal is not None else "",
+                rec.id,
+                rec.tool,
+                rec.args,
+                orphan.state.value,
+                "" if rec.safe else " (an unsafe tool: its effect may have happened)",
+            )
 
     async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, list[BaseMessage]]:
         """The node: read the state's messages, return the new ones."""
         messages = state[self.messages_key]
-        return {self.messages_key: await self.arun(messages, config)}
+        out = await self.arun(messages, config, journal=journal_for(config))
+        return {self.messages_key: out}
 
 
 def _with_duration(tool: BaseTool) -> BaseTool:
@@ -865,12 +1000,16 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
             config: RunnableConfig | None = get_config()
         except RuntimeError:  # outside a graph run
             config = None
-        async with ToolExecutor(
-            tools,
-            max_concurrency=self._max_concurrency,
-            timeout=self._timeout,
-            handle_tool_errors=True,
-        ) as executor:
+        async with (
+            journal_session(journal_for(config)) as journal,
+            ToolExecutor(
+                tools,
+                max_concurrency=self._max_concurrency,
+                timeout=self._timeout,
+                handle_tool_errors=True,
+                journal=journal,
+            ) as executor,
+        ):
             run = _Run(node, request.messages, executor, config, only_known_tools=True)
             wrapped = _DispatchingChatModel(inner=request.model, run=run)
             response = await handler(request.override(model=wrapped))

@@ -1,0 +1,132 @@
+"""Save and load the plan cache's small models without pickle: ``meta.json`` + ``arrays.npz``.
+
+A model directory holds ``meta.json`` (the format name and version, the model's settings
+and vocabularies, and the SHA-256 of ``arrays.npz``) and ``arrays.npz`` (numeric arrays,
+read with ``allow_pickle=False``). Any damage (a missing or unreadable file, another
+format, a checksum mismatch, a missing array) raises
+:class:`~langgraph_speculative.errors.CacheCorruptError` naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from langgraph_speculative.errors import CacheCorruptError
+
+__all__ = ["read_model_dir", "write_model_dir"]
+
+_META = "meta.json"
+_ARRAYS = "arrays.npz"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_model_dir(
+    path: str | Path,
+    *,
+    fmt: str,
+    version: int,
+    meta: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+) -> None:
+    """Write a model directory (created if needed; its two files are replaced atomically).
+
+    Args:
+        path: The directory.
+        fmt: The format name stored in ``meta.json`` and checked on load.
+        version: The format version.
+        meta: JSON-serialisable settings and vocabularies.
+        arrays: Named numeric arrays (no object arrays).
+    """
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp_arrays = directory / f".{_ARRAYS}.{tag}.tmp"
+    tmp_meta = directory / f".{_META}.{tag}.tmp"
+    try:
+        with open(tmp_arrays, "wb") as f:
+            savez: Any = np.savez_compressed
+            savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+            f.flush()
+            os.fsync(f.fileno())
+        document = {
+            "format": fmt,
+            "version": version,
+            "arrays_sha256": _sha256(tmp_arrays),
+            "meta": dict(meta),
+        }
+        with open(tmp_meta, "w", encoding="utf-8") as f:
+            json.dump(document, f, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_arrays, directory / _ARRAYS)
+        os.replace(tmp_meta, directory / _META)
+    finally:
+        for tmp in (tmp_arrays, tmp_meta):
+            if tmp.exists():
+                tmp.unlink()
+
+
+def read_model_dir(
+    path: str | Path, *, fmt: str, version: int, required: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a model directory written by :func:`write_model_dir`.
+
+    Args:
+        path: The directory.
+        fmt: The expected format name.
+        version: The expected format version.
+        required: Array names that must be present.
+
+    Returns:
+        ``(meta, arrays)``.
+
+    Raises:
+        CacheCorruptError: If a file is missing, unreadable, of another format or
+            version, fails its checksum, or lacks a required array.
+    """
+    directory = Path(path)
+    meta_path = directory / _META
+    arrays_path = directory / _ARRAYS
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CacheCorruptError(f"{meta_path}: cannot read the model file: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("meta"), dict):
+        raise CacheCorruptError(f"{meta_path}: not a model file (no 'meta' object)")
+    if document.get("format") != fmt or document.get("version") != version:
+        raise CacheCorruptError(
+            f"{meta_path}: format {document.get('format')!r} version "
+            f"{document.get('version')!r}, expected {fmt!r} version {version}"
+        )
+    try:
+        actual = _sha256(arrays_path)
+    except OSError as exc:
+        raise CacheCorruptError(f"{arrays_path}: cannot read the model arrays: {exc}") from exc
+    if actual != document.get("arrays_sha256"):
+        raise CacheCorruptError(f"{arrays_path}: checksum mismatch (damaged or replaced)")
+    try:
+        with np.load(arrays_path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CacheCorruptError(f"{arrays_path}: cannot read the model arrays: {exc}") from exc
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise CacheCorruptError(f"{arrays_path}: missing array(s) {missing}")
+    return document["meta"], arrays

@@ -1,0 +1,629 @@
+"""The plan cache: classify, strip, search within the intent, fill (AgentReuse).
+
+A request goes through five cheap stages before any LLM is asked:
+
+1. **classify** its intent (:class:`IntentClassifier`; ``None`` = unknown intent);
+2. **extract** its parameters and **strip** them (typed placeholders such as
+   ``<endLoc_city>``), so "后天从合肥到北京的火车票" and "明天长沙到上海的火车票" read alike;
+3. **embed** the stripped text (any LangChain ``Embeddings``);
+4. **search** the vector index *within the intent's partition* (cosine);
+5. on a hit at or above the intent's threshold, **fill** the cached plan template with
+   the new request's parameters.
+
+On a miss the caller plans (an LLM planner) and :meth:`PlanCache.store` keeps the plan as a
+template. Requests of unknown intent are not dropped: they are matched against plans of
+*induced* intents (:mod:`~langgraph_speculative.cache.intent_induction`).
+
+A hit is never served when it cannot be filled: a template that needs a parameter the new
+request does not have is a miss (``miss_reason`` says which), not a wrong plan.
+
+Example:
+    ```python
+    from langgraph_speculative.cache import PlanCache, Plan, PlanStep
+    from langgraph_speculative.cache.training_data import LabelledRequest
+
+    examples = [
+        LabelledRequest(f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b})
+        for a, b in [("合肥", "北京"), ("长沙", "上海"), ("广州", "深圳"), ("南京", "杭州")]
+    ] + [
+        LabelledRequest(f"{d}怎么做", "cookbook", "QUERY", {"dishName": d})
+        for d in ["糖醋排骨", "红烧肉", "宫保鸡丁", "麻婆豆腐"]
+    ]
+    cache = PlanCache.from_examples(examples)
+
+    first = cache.lookup("合肥到北京的火车票")
+    assert first.hit is None  # the cache is empty: plan it, then store the plan
+    plan = Plan(
+        parameters=["startLoc_city", "endLoc_city"],
+        steps=[PlanStep(id="s1", description="search trains", tool="search_trains",
+                        inputs={"from": "{param:startLoc_city}", "to": "{param:endLoc_city}"},
+                        output="trains")],
+    )
+    cache.store(first, plan)
+
+    again = cache.lookup("长沙到上海的火车票")
+    assert again.hit is not None
+    assert again.hit.plan.steps[0].inputs == {"from": "长沙", "to": "上海"}
+    ```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from langgraph_speculative.cache.embedders import NgramEmbeddings
+from langgraph_speculative.cache.intent import IntentClassifier, IntentPrediction
+from langgraph_speculative.cache.intent_induction import IntentInducer
+from langgraph_speculative.cache.parameters import Parameter, ParameterExtractor
+from langgraph_speculative.cache.plans import Plan
+from langgraph_speculative.cache.training_data import LabelledRequest
+from langgraph_speculative.cache.vector_index import VectorHit, VectorIndex, open_vector_index
+from langgraph_speculative.errors import (
+    CacheCorruptError,
+    EmbeddingDimensionError,
+    MissingParameterError,
+    PlanValidationError,
+    RequestError,
+)
+
+__all__ = ["ALL_PARTITION", "CacheHit", "CacheLookup", "PlanCache"]
+
+ALL_PARTITION = "__all__"
+"""The single partition used when intent gating is off (the baselines without it)."""
+
+_FORMAT = "langgraph-speculative/plan-cache"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A cached plan chosen for a request.
+
+    Attributes:
+        key: The entry's key in the vector index.
+        partition: The partition it was found in (the intent, or the induced partition).
+        score: Cosine similarity between the stripped request and the entry.
+        template: The cached plan, with ``{param:...}`` placeholders.
+        plan: The template filled with the request's parameters (ready to run).
+        payload: The entry's stored payload (``label``, ``stripped``, ``induced``, ...).
+    """
+
+    key: str
+    partition: str
+    score: float
+    template: Plan
+    plan: Plan
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """What the cache made of one request: its intent, parameters, and the hit if any.
+
+    Attributes:
+        request: The request as given.
+        intent: The classifier's prediction (``None`` when intent gating is off).
+        parameters: The parameters recognised in the request, in text order.
+        stripped: The request with its parameters replaced by typed placeholders (the
+            request itself when stripping is off).
+        partition: The partition searched (and where :meth:`PlanCache.store` puts a plan).
+        threshold: The similarity a hit needed.
+        hit: The reused plan, or ``None`` on a miss.
+        miss_reason: Why there is no hit (``None`` on a hit).
+        timings_ms: Milliseconds spent per stage (classify, extract, embed, search, fill).
+        vector: The embedding of ``stripped`` (reused by :meth:`PlanCache.store`).
+    """
+
+    request: str
+    intent: IntentPrediction | None
+    parameters: tuple[Parameter, ...]
+    stripped: str
+    partition: str
+    threshold: float
+    hit: CacheHit | None
+    miss_reason: str | None
+    timings_ms: Mapping[str, float]
+    vector: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The parameters as ``{slot: value}`` (the first value of a repeated slot)."""
+        values: dict[str, str] = {}
+        for p in self.parameters:
+            values.setdefault(p.slot, p.value)
+        return values
+
+    @property
+    def overhead_ms(self) -> float:
+        """Total time the lookup took, in milliseconds."""
+        return float(sum(self.timings_ms.values()))
+
+
+class PlanCache:
+    """A semantic cache of structured plans, searched within the request's intent.
+
+    Args:
+        embeddings: Embeds stripped requests (any LangChain ``Embeddings``; vectors are
+            L2-normalised here, so inner product is cosine).
+        index: The vector back-end (faiss by default, in memory); see
+            :func:`~langgraph_speculative.cache.vector_index.open_vector_index`.
+        classifier: The intent classifier; required when ``intent_gating`` is on.
+        extractor: The parameter extractor; required when ``strip_parameters`` is on.
+        thresholds: Per-intent similarity thresholds (see :meth:`calibrate`).
+        default_threshold: Threshold of intents without their own (0.75, AgentReuse's).
+        intent_gating: Search only the request's intent partition (off: one partition).
+        strip_parameters: Embed the request with parameters replaced by placeholders.
+        inducer: How requests of unknown intent reuse induced plans; ``None`` turns
+            induction off (unknown intents then always miss, as in AgentReuse).
+        max_request_chars: Longer requests raise :class:`RequestError`.
+        fill_missing: Value given to a cached plan's parameters the new request lacks
+            (for optional slots). ``None`` (default): such a hit is a miss instead, and
+            the planner is asked: a plan is never run with a parameter it did not get.
+        min_confidence: Least classifier confidence for a known intent; ``None`` uses the
+            classifier's own calibrated threshold. The cache can afford a lower one than a
+            classifier alone, since a hit also needs a similar entry in that intent.
+
+    Raises:
+        ValueError: A component required by the chosen flags is missing, or a threshold
+            is outside (0, 1].
+    """
+
+    def __init__(
+        self,
+        *,
+        embeddings: Embeddings,
+        index: VectorIndex | None = None,
+        classifier: IntentClassifier | None = None,
+        extractor: ParameterExtractor | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        default_threshold: float = 0.75,
+        intent_gating: bool = True,
+        strip_parameters: bool = True,
+        inducer: IntentInducer | None = None,
+        max_request_chars: int = 2000,
+        fill_missing: str | None = None,
+        min_confidence: float | None = None,
+    ) -> None:
+        if intent_gating and classifier is None:
+            raise ValueError("intent_gating needs a classifier")
+        if strip_parameters and extractor is None:
+            raise ValueError("strip_parameters needs an extractor")
+        if max_request_chars < 1:
+            raise ValueError(f"max_request_chars must be >= 1, got {max_request_chars}")
+        self.embeddings = embeddings
+        self.classifier = classifier
+        self.extractor = extractor
+        self.intent_gating = intent_gating
+        self.strip_parameters = strip_parameters
+        self.inducer = inducer if intent_gating else None
+        self.max_request_chars = max_request_chars
+        self.fill_missing = fill_missing
+        self.min_confidence = min_confidence
+        self.default_threshold = _check_threshold("default_threshold", default_threshold)
+        self.thresholds = {k: _check_threshold(k, v) for k, v in (thresholds or {}).items()}
+        self._dim: int | None = index.dim if index is not None else None
+        self._index = index
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_examples(
+        cls,
+        examples: Sequence[LabelledRequest],
+        *,
+        gazetteers: Mapping[str, Any] | None = None,
+        embeddings: Embeddings | None = None,
+        backend: str = "faiss",
+        backend_options: Mapping[str, Any] | None = None,
+        calibrate: bool = True,
+        **options: Any,
+    ) -> PlanCache:
+        """Train the pipeline from labelled requests and open an empty cache.
+
+        Fits the parameter extractor (slot values, gazetteers), the intent classifier, the
+        default embedder's IDF (on stripped training requests) and, when ``calibrate``,
+        the per-intent thresholds (:meth:`calibrate`).
+
+        Args:
+            examples: Labelled requests (``text``, ``domain``, ``intent``, ``slots``).
+            gazetteers: Named lists of known values (see :class:`ParameterExtractor`).
+            embeddings: The embedder; the offline :class:`NgramEmbeddings` by default.
+            backend: ``"faiss"`` (default) or ``"pgvector"``.
+            backend_options: Options of the back-end (``directory``, ``dsn``, ``table``).
+            calibrate: Calibrate per-intent thresholds on the examples.
+            **options: Further :class:`PlanCache` arguments (``default_threshold``, ...).
+
+        Returns:
+            The cache, empty, ready for :meth:`lookup` and :meth:`store`.
+
+        Raises:
+            RequestError: If ``examples`` is empty.
+        """
+        if not examples:
+            raise RequestError("from_examples needs at least one labelled request")
+        extractor = ParameterExtractor(gazetteers=gazetteers)
+        extractor.fit(examples)
+        classifier = IntentClassifier()
+        classifier.fit(examples, extractor=extractor)
+        if embeddings is None:
+            ngram = NgramEmbeddings()
+            ngram.fit([extractor.extract_and_strip(e.text)[1] for e in examples])
+            embeddings = ngram
+        options.setdefault("inducer", IntentInducer())
+        dim = len(embeddings.embed_query("dimension probe"))
+        index = open_vector_index(backend, dim=dim, **dict(backend_options or {}))
+        cache = cls(
+            embeddings=embeddings,
+            index=index,
+            classifier=classifier,
+            extractor=extractor,
+            **options,
+        )
+        if calibrate:
+            cache.calibrate(examples)
+        return cache
+
+    # -- lookup -------------------------------------------------------------------------
+    def threshold_for(self, partition: str) -> float:
+        """The similarity a hit in ``partition`` needs."""
+        if self.inducer is not None and partition == self.inducer.partition:
+            return self.inducer.threshold
+        return self.thresholds.get(partition, self.thresholds.get("*", self.default_threshold))
+
+    def lookup(self, request: str) -> CacheLookup:
+        """Classify, strip, embed, search and fill: the cache's answer for ``request``.
+
+        Args:
+            request: The user's request.
+
+        Returns:
+            The lookup; ``lookup.hit`` holds the filled plan on a hit.
+
+        Raises:
+            RequestError: If the request is not a string, is blank, or is too long.
+            EmbeddingDimensionError: If the embedder's vectors do not fit the index.
+        """
+        timings: dict[str, float] = {}
+        intent, parameters, stripped, partition = self._analyse(request, timings)
+        t0 = time.perf_counter()
+        vector = self._embed(self.embeddings.embed_query(stripped))
+        timings["embed"] = _ms_since(t0)
+        hits: list[VectorHit] = []
+        if partition:
+            t0 = time.perf_counter()
+            hits = self.index.search(vector, partition=partition, k=self._k(partition))
+            timings["search"] = _ms_since(t0)
+        return self._decide(request, intent, parameters, stripped, partition, vector, hits, timings)
+
+    async def alookup(self, request: str) -> CacheLookup:
+        """Async :meth:`lookup` (embedding and search may leave the event loop)."""
+        timings: dict[str, float] = {}
+        intent, parameters, stripped, partition = self._analyse(request, timings)
+        t0 = time.perf_counter()
+        vector = self._embed(await self.embeddings.aembed_query(stripped))
+        timings["embed"] = _ms_since(t0)
+        hits: list[VectorHit] = []
+        if partition:
+            t0 = time.perf_counter()
+            hits = await self.index.asearch(vector, partition=partition, k=self._k(partition))
+            timings["search"] = _ms_since(t0)
+        return self._decide(request, intent, parameters, stripped, partition, vector, hits, timings)
+
+    # -- storing ------------------------------------------------------------------------
+    def store(self, lookup: CacheLookup, plan: Plan) -> str:
+        """Keep ``plan`` (the planner's answer to a missed request) for later reuse.
+
+        The plan is turned into a template first: the request's parameter values in its
+        inputs become ``{param:slot}`` references.
+
+        Args:
+            lookup: The (missed) lookup of the request the plan answers.
+            plan: The planner's plan, concrete or already a template.
+
+        Returns:
+            The new entry's key.
+        """
+        key, partition, vector, payload = self._entry(lookup, plan)
+        self.index.add(partition, key, vector, payload)
+        return key
+
+    async def astore(self, lookup: CacheLookup, plan: Plan) -> str:
+        """Async :meth:`store`."""
+        key, partition, vector, payload = self._entry(lookup, plan)
+        await self.index.aadd(partition, key, vector, payload)
+        return key
+
+    # -- thresholds ---------------------------------------------------------------------
+    def calibrate(self, examples: Sequence[LabelledRequest], **options: Any) -> dict[str, float]:
+        """Calibrate per-intent thresholds on labelled requests and use them.
+
+        See :func:`~langgraph_speculative.cache.thresholds.calibrate_thresholds`.
+
+        Returns:
+            The thresholds, by intent label.
+        """
+        from langgraph_speculative.cache.thresholds import calibrate_thresholds
+
+        if not self.intent_gating:
+            return {}
+        self.thresholds = calibrate_thresholds(self, examples, **options)
+        return dict(self.thresholds)
+
+    # -- persistence --------------------------------------------------------------------
+    @property
+    def index(self) -> VectorIndex:
+        """The vector back-end (a faiss index in memory unless one was given)."""
+        if self._index is None:
+            dim = len(self.embeddings.embed_query("dimension probe"))
+            self._index = open_vector_index("faiss", dim=dim)
+            self._dim = dim
+        return self._index
+
+    def save(self, directory: str | Path) -> None:
+        """Save the pipeline's models and settings (atomically) to ``directory``.
+
+        The vector entries are saved by the back-end itself (faiss: ``index.save``;
+        pgvector: already in the database). The directory is written beside the target
+        and renamed into place, so a crash never leaves it half written.
+
+        Raises:
+            TypeError: If the embedder or a model cannot be saved.
+        """
+        target = Path(directory)
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir(parents=True)
+        try:
+            embeddings = self.embeddings
+            if not isinstance(embeddings, NgramEmbeddings):
+                raise TypeError(
+                    f"only NgramEmbeddings can be saved with the cache, not "
+                    f"{type(embeddings).__name__}; pass your embedder to PlanCache.load"
+                )
+            if self.classifier is not None:
+                self.classifier.save(tmp / "intent")
+            if self.extractor is not None:
+                self.extractor.save(tmp / "parameters")
+            embeddings.save(tmp / "embeddings")
+            settings = {
+                "format": _FORMAT,
+                "version": _FORMAT_VERSION,
+                "thresholds": self.thresholds,
+                "default_threshold": self.default_threshold,
+                "intent_gating": self.intent_gating,
+                "strip_parameters": self.strip_parameters,
+                "inducer": None
+                if self.inducer is None
+                else {"threshold": self.inducer.threshold, "k": self.inducer.k},
+                "max_request_chars": self.max_request_chars,
+                "fill_missing": self.fill_missing,
+                "min_confidence": self.min_confidence,
+            }
+            with open(tmp / "settings.json", "w", encoding="utf-8") as f:
+                json.dump(settings, f, ensure_ascii=False, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+                target.rename(old)
+                tmp.rename(target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        index: VectorIndex | None = None,
+        embeddings: Embeddings | None = None,
+    ) -> PlanCache:
+        """Load a cache saved with :meth:`save`.
+
+        Args:
+            directory: The saved directory.
+            index: The vector back-end holding the entries (a new in-memory faiss index
+                when omitted).
+            embeddings: The embedder, when it is not the saved default one.
+
+        Raises:
+            CacheCorruptError: If the directory is missing, partly written or damaged.
+        """
+        path = Path(directory)
+        try:
+            with open(path / "settings.json", encoding="utf-8") as f:
+                settings = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise CacheCorruptError(f"cannot read {path / 'settings.json'}: {exc}") from exc
+        if not isinstance(settings, dict) or settings.get("format") != _FORMAT:
+            raise CacheCorruptError(f"{path} is not a saved plan cache")
+        if settings.get("version") != _FORMAT_VERSION:
+            raise CacheCorruptError(
+                f"{path} has plan-cache format {settings.get('version')!r}; "
+                f"this version reads {_FORMAT_VERSION}"
+            )
+        try:
+            classifier = (
+                IntentClassifier.load(path / "intent") if (path / "intent").exists() else None
+            )
+            extractor = (
+                ParameterExtractor.load(path / "parameters")
+                if (path / "parameters").exists()
+                else None
+            )
+            if embeddings is None:
+                embeddings = NgramEmbeddings.load(path / "embeddings")
+            inducer_cfg = settings.get("inducer")
+            return cls(
+                embeddings=embeddings,
+                index=index,
+                classifier=classifier,
+                extractor=extractor,
+                thresholds=settings["thresholds"],
+                default_threshold=settings["default_threshold"],
+                intent_gating=settings["intent_gating"],
+                strip_parameters=settings["strip_parameters"],
+                inducer=None if inducer_cfg is None else IntentInducer(**inducer_cfg),
+                max_request_chars=settings["max_request_chars"],
+                fill_missing=settings.get("fill_missing"),
+                min_confidence=settings.get("min_confidence"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CacheCorruptError(f"{path}: bad settings: {exc}") from exc
+
+    # -- internals ----------------------------------------------------------------------
+    def _analyse(
+        self, request: str, timings: dict[str, float]
+    ) -> tuple[IntentPrediction | None, tuple[Parameter, ...], str, str]:
+        if not isinstance(request, str):
+            raise RequestError(f"a request must be a string, got {type(request).__name__}")
+        if not request.strip():
+            raise RequestError("the request is empty")
+        if len(request) > self.max_request_chars:
+            raise RequestError(
+                f"the request has {len(request)} characters; the limit is "
+                f"{self.max_request_chars} (max_request_chars)"
+            )
+        intent: IntentPrediction | None = None
+        partition = ALL_PARTITION
+        label: str | None = None
+        if self.intent_gating:
+            assert self.classifier is not None
+            t0 = time.perf_counter()
+            intent = self.classifier.predict(request)
+            if self.min_confidence is not None and intent.top:
+                top_label, top_p = intent.top[0]
+                known = top_p >= self.min_confidence
+                intent = IntentPrediction(top_label if known else None, top_p, intent.top)
+            timings["classify"] = _ms_since(t0)
+            label = intent.label
+            if label is not None:
+                partition = label
+            elif self.inducer is not None:
+                partition = self.inducer.partition
+            else:
+                partition = ""  # unknown intent, no induction: nothing to search
+        parameters: tuple[Parameter, ...] = ()
+        stripped = request
+        t0 = time.perf_counter()
+        if self.extractor is not None:
+            params, stripped_text = self.extractor.extract_and_strip(request, label)
+            parameters = tuple(params)
+            if self.strip_parameters:
+                stripped = stripped_text
+        timings["extract"] = _ms_since(t0)
+        return intent, parameters, stripped, partition
+
+    def _embed(self, vector: Sequence[float]) -> np.ndarray:
+        array = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if self._dim is not None and array.shape[0] != self._dim:
+            raise EmbeddingDimensionError(
+                f"the embedder gave a vector of dimension {array.shape[0]}; "
+                f"the index holds dimension {self._dim}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise EmbeddingDimensionError("the embedder gave a vector with NaN or inf")
+        norm = float(np.linalg.norm(array))
+        return array / norm if norm > 0 else array
+
+    def _k(self, partition: str) -> int:
+        return self.inducer.k if self._induced(partition) and self.inducer is not None else 1
+
+    def _induced(self, partition: str) -> bool:
+        return self.inducer is not None and partition == self.inducer.partition
+
+    def _decide(
+        self,
+        request: str,
+        intent: IntentPrediction | None,
+        parameters: tuple[Parameter, ...],
+        stripped: str,
+        partition: str,
+        vector: np.ndarray,
+        hits: Sequence[VectorHit],
+        timings: dict[str, float],
+    ) -> CacheLookup:
+        threshold = self.threshold_for(partition) if partition else 1.0
+
+        def miss(reason: str) -> CacheLookup:
+            return CacheLookup(
+                request, intent, parameters, stripped, partition, threshold, None, reason,
+                timings, vector,
+            )  # fmt: skip
+
+        if not partition:
+            return miss("unknown intent")
+        if self._induced(partition) and self.inducer and not self.inducer.usable(stripped):
+            return miss("unknown intent, and too little left after stripping to match by")
+        if not hits:
+            return miss("nothing cached for this intent yet")
+        best: VectorHit | None = hits[0]
+        if self._induced(partition) and self.inducer is not None:
+            best = self.inducer.choose(hits)
+            if best is None:
+                return miss("no induced intent matches clearly")
+        assert best is not None
+        if best.score < threshold:
+            return miss(f"nearest entry is {best.score:.3f} similar, below {threshold:.3f}")
+        t0 = time.perf_counter()
+        values = {p.slot: p.value for p in reversed(parameters)}
+        try:
+            template = Plan.from_json(best.payload["plan"])
+            if self.fill_missing is not None:
+                values = {**dict.fromkeys(template.parameters, self.fill_missing), **values}
+            plan = template.fill(values)
+        except MissingParameterError as exc:
+            timings["fill"] = _ms_since(t0)
+            return miss(f"the cached plan needs {', '.join(exc.missing)}, not in the request")
+        except (KeyError, TypeError, PlanValidationError) as exc:
+            raise CacheCorruptError(f"cache entry {best.key!r} holds no valid plan: {exc}") from exc
+        timings["fill"] = _ms_since(t0)
+        hit = CacheHit(best.key, best.partition, best.score, template, plan, dict(best.payload))
+        return CacheLookup(
+            request, intent, parameters, stripped, partition, threshold, hit, None, timings,
+            vector,
+        )  # fmt: skip
+
+    def _entry(
+        self, lookup: CacheLookup, plan: Plan
+    ) -> tuple[str, str, np.ndarray, dict[str, Any]]:
+        template = plan.abstract(lookup.values)
+        partition = lookup.partition
+        payload: dict[str, Any] = {
+            "plan": template.to_json(),
+            "stripped": lookup.stripped,
+            "request": lookup.request,
+        }
+        if self._induced(partition) and self.inducer is not None:
+            payload["induced"] = self.inducer.label(template)
+        elif not partition:
+            raise RequestError(
+                "this request's intent is unknown and intent induction is off: "
+                "there is no partition to store its plan in"
+            )
+        if lookup.intent is not None:
+            payload["label"] = lookup.intent.label
+        return uuid.uuid4().hex, partition, lookup.vector, payload
+
+
+def _check_threshold(name: str, value: float) -> float:
+    if not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"threshold {name!r} must be in (0, 1], got {value}")
+    return float(value)
+
+
+def _ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0

@@ -1,0 +1,148 @@
+"""Per-intent similarity thresholds, calibrated on the user's labelled requests.
+
+AgentReuse uses one global cosine threshold (0.75, for its embedder). One threshold
+serves some intents badly: requests of a cookbook intent ("<dishName>怎么做", "教我做<dishName>")
+read less alike than train-ticket requests, yet both deserve reuse. Here each intent gets
+the lowest threshold that keeps reuse *precise* on the training data:
+
+* **positives** of intent *c*: each training request of *c* (that the classifier puts in
+  *c*) and its nearest *other* request of *c* (leave one out): a reuse that should happen;
+* **negatives** of *c*: each training request of another intent that the classifier
+  ranks *c* first or second (the requests that could be misrouted to *c*) and its nearest
+  request of *c*: a reuse that would serve a wrong plan.
+
+The threshold is the smallest grid value at which the estimated precision
+``pos>=t / (pos>=t + neg>=t)`` reaches ``target_precision``, then clamped into
+``[floor, ceiling]``. Intents with fewer than ``min_examples`` requests get the threshold
+calibrated the same way on all intents pooled.
+
+Example:
+    ```python
+    from langgraph_speculative.cache.thresholds import choose_threshold
+
+    positives = [0.9, 0.8, 0.7, 0.6, 0.5]
+    negatives = [0.55, 0.3]
+    t = choose_threshold(positives, negatives, target_precision=0.99, floor=0.2, ceiling=0.95)
+    assert 0.55 < t <= 0.6  # the lowest cut that keeps every negative out
+    ```
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from langgraph_speculative.cache.training_data import LabelledRequest
+
+if TYPE_CHECKING:
+    from langgraph_speculative.cache.plan_cache import PlanCache
+
+__all__ = ["calibrate_thresholds", "choose_threshold"]
+
+_GRID = np.round(np.arange(0.05, 1.0001, 0.01), 2)
+
+
+def choose_threshold(
+    positives: Sequence[float],
+    negatives: Sequence[float],
+    *,
+    target_precision: float = 0.99,
+    floor: float = 0.3,
+    ceiling: float = 0.95,
+) -> float:
+    """The lowest threshold whose estimated precision reaches ``target_precision``.
+
+    Args:
+        positives: Similarities of pairs that should be reused.
+        negatives: Similarities of pairs that must not be reused.
+        target_precision: The precision to keep.
+        floor: The least threshold returned.
+        ceiling: The greatest threshold returned (also the answer when no grid value
+            reaches the target).
+
+    Returns:
+        The threshold, in ``[floor, ceiling]``.
+    """
+    pos = np.asarray(positives, dtype=np.float64)
+    neg = np.asarray(negatives, dtype=np.float64)
+    for t in _GRID:
+        if t < floor:
+            continue
+        tp = int(np.sum(pos >= t))
+        fp = int(np.sum(neg >= t))
+        if tp + fp == 0 or tp / (tp + fp) >= target_precision:
+            return float(min(max(t, floor), ceiling))
+    return float(ceiling)
+
+
+def calibrate_thresholds(
+    cache: PlanCache,
+    examples: Sequence[LabelledRequest],
+    *,
+    target_precision: float = 0.99,
+    min_examples: int = 5,
+    floor: float = 0.3,
+    ceiling: float = 0.95,
+) -> dict[str, float]:
+    """Calibrate a similarity threshold per intent label on labelled requests.
+
+    Args:
+        cache: The cache whose classifier, extractor and embedder are used (fitted).
+        examples: Labelled requests (the training data).
+        target_precision: Estimated precision each intent's threshold keeps.
+        min_examples: Intents with fewer requests get the pooled threshold.
+        floor: The least threshold given.
+        ceiling: The greatest threshold given.
+
+    Returns:
+        ``{intent label: threshold}`` for every label in ``examples``, plus the pooled
+        threshold under ``"*"``.
+    """
+    if cache.classifier is None:
+        return {}
+    texts = [e.text for e in examples]
+    labels = [e.label for e in examples]
+    stripped = texts
+    if cache.strip_parameters and cache.extractor is not None:
+        stripped = [cache.extractor.extract_and_strip(t)[1] for t in texts]
+    raw = np.asarray(cache.embeddings.embed_documents(stripped), dtype=np.float64)
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    vectors = raw / np.where(norms > 0, norms, 1.0)
+    top2 = [[lbl for lbl, _ in cache.classifier.predict(t).top[:2]] for t in texts]
+
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        members[label].append(i)
+    positives: dict[str, list[float]] = defaultdict(list)
+    negatives: dict[str, list[float]] = defaultdict(list)
+    for label, idx in members.items():
+        own = vectors[idx]
+        sims = own @ own.T
+        np.fill_diagonal(sims, -1.0)
+        if len(idx) > 1:
+            for row, i in enumerate(idx):
+                if top2[i][:1] == [label]:
+                    positives[label].append(float(sims[row].max()))
+        outsiders = [i for i in range(len(texts)) if labels[i] != label and label in top2[i]]
+        if outsiders:
+            cross = vectors[outsiders] @ own.T
+            negatives[label].extend(float(v) for v in cross.max(axis=1))
+
+    def pick(pos: Sequence[float], neg: Sequence[float]) -> float:
+        return choose_threshold(
+            pos, neg, target_precision=target_precision, floor=floor, ceiling=ceiling
+        )
+
+    pooled = pick(
+        [v for vs in positives.values() for v in vs], [v for vs in negatives.values() for v in vs]
+    )
+    thresholds = {"*": pooled}
+    for label, idx in members.items():
+        if len(idx) >= min_examples:
+            thresholds[label] = pick(positives[label], negatives[label])
+        else:
+            thresholds[label] = pooled
+    return thresholds

@@ -1,0 +1,481 @@
+"""The interrupt-aware checkpointer: delegation, journals, corrupt records, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import tool
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.memory import InMemorySaver
+
+from langgraph_speculative.checkpointer import InterruptAwareCheckpointer, journal_for
+from langgraph_speculative.errors import (
+    CheckpointerError,
+    ConcurrentResumeError,
+    JournalCorruptError,
+    SpeculativeError,
+)
+from langgraph_speculative.executor import ToolExecutor
+from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
+from langgraph_speculative.journal import (
+    JOURNAL_CHANNEL,
+    JOURNAL_TASK_PREFIX,
+    LEASE_CHANNEL,
+    LEASE_TASK_PREFIX,
+    Lease,
+    RunJournal,
+)
+from langgraph_speculative.ledger import CallRecord, CallState
+from langgraph_speculative.nodes import create_async_agent
+
+ZERO = LatencyModel.zero()
+
+
+def parent(saver: Any, thread: str = "t") -> str:
+    stored = saver.put(
+        {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}, empty_checkpoint(), {}, {}
+    )
+    return str(stored["configurable"]["checkpoint_id"])
+
+
+def journal(saver: Any, checkpoint_id: str, task: str = "k", **kw: Any) -> RunJournal:
+    return RunJournal(
+        saver, thread_id="t", checkpoint_ns="", checkpoint_id=checkpoint_id, task_id=task, **kw
+    )
+
+
+def config_of(checkpoint_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": "t", "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+
+
+@tool
+async def get_weather(city: str) -> str:
+    """Current weather of a city."""
+    return f"sunny in {city}"
+
+
+def weather_agent(saver: Any) -> Any:
+    model = ScriptedChatModel(
+        script=[ModelTurn.calls(("get_weather", {"city": "Paris"})), ModelTurn(text="Sunny.")],
+        latency=ZERO,
+    )
+    return create_async_agent(model, [get_weather]).compile(checkpointer=saver)
+
+
+# -- delegation ------------------------------------------------------------------------------
+async def test_a_normal_run_through_the_wrapper_leaves_a_journal() -> None:
+    inner = InMemorySaver()
+    graph = weather_agent(InterruptAwareCheckpointer(inner))
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    out = await graph.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
+    assert out["messages"][-1].content == "Sunny."
+    # the journal rides as pending writes of the step's parent checkpoint
+    writes = [
+        w
+        for tup in inner.list(config)
+        for w in (tup.pending_writes or ())
+        if w[0].startswith((JOURNAL_TASK_PREFIX, LEASE_TASK_PREFIX))
+    ]
+    kinds = [w[2]["type"] for w in writes if w[1] == JOURNAL_CHANNEL]
+    assert kinds.count("call_started") == 1 and kinds.count("call_finished") == 1
+    assert kinds.count("turn") == 2 and kinds[-1] == "release"
+    assert sum(1 for w in writes if w[1] == LEASE_CHANNEL) == 1
+    # the state is exactly what the plain saver gives
+    plain = weather_agent(InMemorySaver())
+    expected = await plain.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
+    assert [type(m) for m in out["messages"]] == [type(m) for m in expected["messages"]]
+
+
+async def test_sync_only_sqlite_saver_serves_an_async_graph(tmp_path: Path) -> None:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(str(tmp_path / "c.db"), check_same_thread=False)
+    try:
+        inner = SqliteSaver(conn)
+        saver = InterruptAwareCheckpointer(inner)
+        saver.setup()  # the wrapped saver's own API stays reachable
+        graph = weather_agent(saver)
+        config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+        out = await graph.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
+        assert out["messages"][-1].content == "Sunny."
+        assert inner.get_tuple(config) is not None
+        assert [c async for c in saver.alist(config)]
+    finally:
+        conn.close()
+
+
+def test_with_allowlist_keeps_the_wrapper() -> None:
+    saver = InterruptAwareCheckpointer(InMemorySaver(), lease_ttl=7.0)
+    clone = saver.with_allowlist([("my_module", "MyType")])
+    assert isinstance(clone, InterruptAwareCheckpointer)
+    assert clone.lease_ttl == 7.0
+
+
+def test_journal_for_is_none_without_the_wrapper() -> None:
+    assert journal_for(None) is None
+    assert journal_for({"configurable": {"__pregel_checkpointer": InMemorySaver()}}) is None
+    saver = InterruptAwareCheckpointer(InMemorySaver())
+    conf = {
+        "__pregel_checkpointer": saver,
+        "__pregel_task_id": "task",
+        "thread_id": "t",
+        "checkpoint_ns": "agent:task",
+        "checkpoint_map": {"": "ck"},
+    }
+    found = journal_for({"configurable": conf})
+    assert found is not None and (found.checkpoint_id, found.task_id) == ("ck", "task")
+    assert journal_for({"configurable": {**conf, "__pregel_durability": "exit"}}) is None
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(CheckpointerError, match="lease_ttl"):
+        InterruptAwareCheckpointer(InMemorySaver(), lease_ttl=0)
+    with pytest.raises(SpeculativeError, match="task_id"):
+        RunJournal(InMemorySaver(), thread_id="t", checkpoint_ns="", checkpoint_id="c", task_id="")
+
+
+async def test_executor_refuses_an_unopened_journal() -> None:
+    saver = InMemorySaver()
+    with pytest.raises(SpeculativeError, match="open the run journal"):
+        ToolExecutor([get_weather], journal=journal(saver, parent(saver)))
+
+
+async def test_a_missing_parent_checkpoint_is_a_clear_error() -> None:
+    j = journal(InMemorySaver(), "no-such-checkpoint", parent_wait=0.0)
+    with pytest.raises(CheckpointerError, match="not in the store"):
+        await j.open()
+
+
+# -- corrupt and foreign records --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("task", "channel", "value", "match"),
+    [
+        (f"{JOURNAL_TASK_PREFIX}k:0000000001", JOURNAL_CHANNEL, b"\x00garbage", "record 1"),
+        (f"{JOURNAL_TASK_PREFIX}k:0000000001", JOURNAL_CHANNEL, {"lgs": 99}, "record 1"),
+        (
+            f"{JOURNAL_TASK_PREFIX}k:0000000002",
+            JOURNAL_CHANNEL,
+            {"lgs": 1, "seq": 1, "type": "turn", "owner": "o", "at": 1.0, "data": {}},
+            "seq 1 is stored as 2",
+        ),
+        (
+            f"{JOURNAL_TASK_PREFIX}k:0000000001",
+            JOURNAL_CHANNEL,
+            {"lgs": 1, "seq": 1, "type": "format_disk", "owner": "o", "at": 1.0, "data": {}},
+            "unknown record type",
+        ),
+        (
+            f"{JOURNAL_TASK_PREFIX}k:0000000001",
+            JOURNAL_CHANNEL,
+            {
+                "lgs": 1,
+                "seq": 1,
+                "type": "call_finished",
+                "owner": "o",
+                "at": 1.0,
+                "data": {"id": "ghost", "state": "done", "result": None, "error": None},
+            },
+            "never started",
+        ),
+        (f"{JOURNAL_TASK_PREFIX}k:xyz", JOURNAL_CHANNEL, {}, "numeric index"),
+        ("someone-else", JOURNAL_CHANNEL, {"hello": 1}, "foreign write"),
+        (f"{LEASE_TASK_PREFIX}k:000001", LEASE_CHANNEL, {"owner": "x"}, "lease 1"),
+    ],
+)
+async def test_damaged_or_foreign_records_are_named(
+    task: str, channel: str, value: Any, match: str
+) -> None:
+    saver = InMemorySaver()
+    ck = parent(saver)
+    saver.put_writes(config_of(ck), [(channel, value)], task)
+    with pytest.raises(JournalCorruptError, match=match) as info:
+        await journal(saver, ck).open()
+    assert "thread 't'" in str(info.value) and "task 'k'" in str(info.value)
+
+
+async def test_other_tasks_journals_are_left_alone() -> None:
+    saver = InMemorySaver()
+    ck = parent(saver)
+    other = journal(saver, ck, task="other")
+    await other.open()
+    await other.call_started(CallRecord("c1", "t", {}))
+    await other.close()
+    state = await journal(saver, ck).open()
+    assert not state.resuming and state.calls == {}
+
+
+async def test_a_damaged_record_of_a_real_run_is_named() -> None:
+    inner = InMemorySaver()
+    graph = weather_agent(InterruptAwareCheckpointer(inner))
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    await graph.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
+    # damage the second record of the agent step's journal, then open that journal
+    history = [t for t in inner.list(config)]
+    step = next(
+        t
+        for t in history
+        if any(w[0].startswith(JOURNAL_TASK_PREFIX) for w in (t.pending_writes or ()))
+    )
+    task = next(w[0] for w in step.pending_writes or () if w[0].startswith(JOURNAL_TASK_PREFIX))
+    victim = task.rsplit(":", 1)[0] + ":0000000002"
+    key = (  # InMemorySaver's storage: rewrite the record in place
+        "t",
+        "",
+        step.config["configurable"]["checkpoint_id"],
+    )
+    writes = inner.writes[key]
+    for inner_key, (tid, channel, _value, path) in list(writes.items()):
+        if tid == victim:
+            writes[inner_key] = (tid, channel, inner.serde.dumps_typed({"bad": True}), path)
+    assert any(tid == victim for tid, *_ in writes.values())
+    journaled = journal(
+        inner, step.config["configurable"]["checkpoint_id"], task=task.split(":")[1]
+    )
+    with pytest.raises(JournalCorruptError, match="journal record 2"):
+        await journaled.open()
+
+
+# -- leases ----------------------------------------------------------------------------------
+async def test_a_live_run_holds_the_task_until_it_ends() -> None:
+    saver = InMemorySaver()
+    ck = parent(saver)
+    first = journal(saver, ck)
+    await first.open()
+    with pytest.raises(ConcurrentResumeError, match="another run holds it"):
+        await journal(saver, ck).open()
+    await first.close()
+    second = journal(saver, ck)
+    await second.open()
+    assert second.lease is not None and second.lease.epoch == 2
+    await second.close()
+
+
+async def test_a_crashed_runs_lease_is_stale() -> None:
+    saver = InMemorySaver()
+    ck = parent(saver)
+    crashed = journal(saver, ck)
+    await crashed.open()
+    crashed.detach()  # the run is gone without releasing
+    again = journal(saver, ck)
+    await again.open()
+    assert again.lease is not None and again.lease.epoch == 2
+
+
+def _plant_lease(saver: Any, ck: str, **fields: Any) -> None:
+    lease = Lease(1, "someone", socket.gethostname(), os.getpid(), time.time(), 60.0)
+    value = {**lease.to_dict(), **fields}
+    saver.put_writes(config_of(ck), [(LEASE_CHANNEL, value)], f"{LEASE_TASK_PREFIX}k:000001")
+
+
+async def test_leases_of_dead_processes_and_expired_hosts_are_stale() -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    cases = [
+        ({"pid": dead.pid}, False),  # this host, the process is gone
+        ({"pid": os.getppid()}, True),  # this host, a live process
+        ({"host": "elsewhere", "at": time.time() - 120.0}, False),  # expired
+        ({"host": "elsewhere"}, True),  # another host, within its ttl
+    ]
+    for fields, alive in cases:
+        saver = InMemorySaver()
+        ck = parent(saver)
+        _plant_lease(saver, ck, **fields)
+        j = journal(saver, ck)
+        if alive:
+            with pytest.raises(ConcurrentResumeError, match="someone"):
+                await j.open()
+        else:
+            await j.open()
+            assert j.lease is not None and j.lease.epoch == 2
+            await j.close()
+
+
+async def test_two_resumes_at_once_one_wins(tmp_path: Path) -> None:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with (
+        AsyncSqliteSaver.from_conn_string(str(tmp_path / "c.db")) as a,
+        AsyncSqliteSaver.from_conn_string(str(tmp_path / "c.db")) as b,
+    ):
+        await a.setup()
+        await b.setup()
+        stored = await a.aput(
+            {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, empty_checkpoint(), {}, {}
+        )
+        ck = stored["configurable"]["checkpoint_id"]
+        outcomes = await asyncio.gather(
+            journal(a, ck).open(), journal(b, ck).open(), return_exceptions=True
+        )
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], ConcurrentResumeError)
+
+
+async def test_two_resumes_at_once_on_postgres(postgres_dsn: str) -> None:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with (
+        AsyncPostgresSaver.from_conn_string(postgres_dsn) as a,
+        AsyncPostgresSaver.from_conn_string(postgres_dsn) as b,
+    ):
+        await a.setup()
+        thread = f"lease-{time.time_ns()}"
+        stored = await a.aput(
+            {"configurable": {"thread_id": thread, "checkpoint_ns": ""}},
+            empty_checkpoint(),
+            {},
+            {},
+        )
+        ck = stored["configurable"]["checkpoint_id"]
+
+        def pg_journal(saver: Any) -> RunJournal:
+            return RunJournal(
+                saver, thread_id=thread, checkpoint_ns="", checkpoint_id=ck, task_id="k"
+            )
+
+        outcomes = await asyncio.gather(
+            pg_journal(a).open(), pg_journal(b).open(), return_exceptions=True
+        )
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], ConcurrentResumeError)
+
+
+_HOLDER = """
+import asyncio, sys
+from pathlib import Path
+from langchain_core.messages import HumanMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph_speculative.checkpointer import InterruptAwareCheckpointer
+from langgraph_speculative.errors import ConcurrentResumeError
+from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
+from langgraph_speculative.nodes import create_async_agent
+
+db, flag, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+
+@tool
+async def slow(x: int) -> str:
+    '''Slow.'''
+    if mode == "hold":
+        flag.write_text("running")
+        await asyncio.sleep(60)
+    return "ok"
+
+script = [ModelTurn(tool_calls=({"name": "slow", "args": {"x": 1}, "id": "s1",
+                                 "type": "tool_call"},)), ModelTurn(text="done")]
+
+async def main():
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as inner:
+        graph = create_async_agent(
+            ScriptedChatModel(script=script, latency=LatencyModel.zero()), [slow]
+        ).compile(checkpointer=InterruptAwareCheckpointer(inner))
+        config = {"configurable": {"thread_id": "shared"}}
+        if mode == "hold":
+            await graph.ainvoke({"messages": [HumanMessage("go")]}, config)
+        else:
+            try:
+                out = await graph.ainvoke(None, config)
+                print("RESUMED", out["messages"][-1].content)
+            except ConcurrentResumeError as exc:
+                print("REFUSED", exc)
+
+asyncio.run(main())
+"""
+
+
+def test_two_processes_on_one_thread_one_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "holder.py"
+    script.write_text(_HOLDER)
+    db, flag = tmp_path / "c.db", tmp_path / "flag"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    holder = subprocess.Popen([sys.executable, str(script), str(db), str(flag), "hold"], env=env)
+    try:
+        start = time.monotonic()
+        while not flag.exists():
+            assert holder.poll() is None, "the holder ended early"
+            assert time.monotonic() - start < 60, "the holder never started its tool"
+            time.sleep(0.02)
+        second = subprocess.run(
+            [sys.executable, str(script), str(db), str(flag), "resume"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "REFUSED" in second.stdout, second.stdout + second.stderr
+        assert "another run holds it" in second.stdout
+        assert f"pid {holder.pid}" in second.stdout
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    third = subprocess.run(
+        [sys.executable, str(script), str(db), str(flag), "resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "RESUMED done" in third.stdout, third.stdout + third.stderr
+
+
+# -- write failures --------------------------------------------------------------------------
+class _FailingSaver(InMemorySaver):
+    """Stores records until ``fail_on`` (a record type) comes, then raises."""
+
+    fail_on = "call_finished"
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        for _, value in writes:
+            if isinstance(value, dict) and value.get("type") == self.fail_on:
+                raise OSError("disk full")
+        super().put_writes(config, writes, task_id, task_path)
+
+    async def aput_writes(
+        self, config: Any, writes: Any, task_id: str, task_path: str = ""
+    ) -> None:
+        self.put_writes(config, writes, task_id, task_path)
+
+
+async def test_a_result_that_cannot_be_stored_is_not_delivered() -> None:
+    graph = weather_agent(InterruptAwareCheckpointer(_FailingSaver()))
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    with pytest.raises(OSError, match="disk full"):
+        await graph.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
+    state = await graph.aget_state(config)
+    assert not any(isinstance(m, ToolMessage) for m in state.values.get("messages", []))
+
+
+async def test_journal_round_trip_of_every_record_type() -> None:
+    from langchain_core.messages import ToolMessage as TM
+
+    from langgraph_speculative.ledger import InputRecord, Speculation
+    from langgraph_speculative.resume import TurnRecord
+
+    saver = InMemorySaver()
+    ck = parent(saver)
+    j = journal(saver, ck)
+    await j.open()
+    await j.call_started(CallRecord("c1", "get_weather", {"city": "Rome"}, safe=True))
+    await j.call_finished("c1", CallState.DONE, TM("sunny", tool_call_id="c1"))
+    await j.turn(TurnRecord(1, "hi", ({"name": "get_weather", "args": {}, "id": "c1"},)))
+    j.post_speculation("c1", Speculation.COMMITTED)
+    j.post_input(InputRecord(1, "weather in", final=False))
+    j.post_delivered(["c1"])
+    await j.flush()
+    j.detach()
+    state = await journal(saver, ck).open()
+    assert state.completed()["c1"].content == "sunny"
+    assert state.turns[1].text == "hi" and state.delivered == {"c1"}
+    assert state.speculation == {"c1": Speculation.COMMITTED}
+    assert [u.text for u in state.inputs] == ["weather in"]
+    assert state.undelivered() == [] and state.records == 6

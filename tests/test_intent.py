@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langgraph_speculative.cache.intent import (
+    IntentClassifier,
+    IntentPrediction,
+    _choose_threshold,
+    _fit_temperature,
+    _softmax,
+)
+from langgraph_speculative.cache.parameters import ParameterExtractor
+from langgraph_speculative.cache.training_data import (
+    LabelledRequest,
+    hold_out_domains,
+    load_labelled,
+    stratified_split,
+)
+from langgraph_speculative.errors import CacheCorruptError, NotFittedError, RequestError
+
+_CITIES = ["合肥", "北京", "长沙", "上海", "广州", "深圳", "南京", "杭州", "武汉", "成都"]
+_DISHES = ["红烧肉", "糖醋排骨", "宫保鸡丁", "麻婆豆腐", "鱼香肉丝", "酸菜鱼", "回锅肉", "水煮鱼"]
+_SONGS = ["七里香", "稻香", "晴天", "青花瓷", "夜曲", "告白气球", "简单爱", "双截棍"]
+
+
+def _examples() -> list[LabelledRequest]:
+    out: list[LabelledRequest] = []
+    for k, (a, b) in enumerate(zip(_CITIES, _CITIES[1:] + _CITIES[:1], strict=True)):
+        text = [f"{a}到{b}的火车票", f"明天从{a}去{b}的高铁", f"查一下{a}到{b}的火车"][k % 3]
+        out.append(LabelledRequest(text, "train", "QUERY", {"startLoc_city": a, "endLoc_city": b}))
+    for k, d in enumerate(_DISHES):
+        text = [f"{d}怎么做", f"教我做{d}", f"{d}的做法"][k % 3]
+        out.append(LabelledRequest(text, "cookbook", "QUERY", {"dishName": d}))
+    for k, s in enumerate(_SONGS):
+        text = [f"播放{s}", f"我想听{s}", f"来一首{s}"][k % 3]
+        out.append(LabelledRequest(text, "music", "PLAY", {"song": s}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def classifier() -> IntentClassifier:
+    return IntentClassifier().fit(_examples())
+
+
+def test_predicts_known_intents(classifier: IntentClassifier) -> None:
+    assert classifier.labels == ("cookbook.QUERY", "music.PLAY", "train.QUERY")
+    for text, label in [
+        ("苏州到天津的火车票", "train.QUERY"),
+        ("糖醋里脊怎么做", "cookbook.QUERY"),
+        ("播放稻花香", "music.PLAY"),
+    ]:
+        pred = classifier.predict(text)
+        assert pred.top[0][0] == label
+        assert pred.label in (label, None)
+    pred = classifier.predict("苏州到天津的火车票")
+    assert [lbl for lbl, _ in pred.top] == sorted(
+        classifier.labels, key=lambda lbl: -dict(pred.top)[lbl]
+    )
+    assert math.isclose(sum(p for _, p in pred.top), 1.0, rel_tol=1e-6)
+    assert 0.5 <= classifier.min_confidence <= 1.0
+
+
+def test_unknown_outcome_below_min_confidence(classifier: IntentClassifier) -> None:
+    known = classifier.predict("苏州到天津的火车票")
+    unseen = [classifier.predict(t) for t in ["今天股市行情怎么样", "帮我打电话给妈妈", "Hello"]]
+    # the calibrated threshold accepts the known intent and rejects intents never trained
+    assert known.label == "train.QUERY" and known.confidence >= classifier.min_confidence
+    assert all(p.label is None and p.confidence < classifier.min_confidence for p in unseen)
+    assert all(p.top[0][1] == p.confidence for p in unseen)
+    fixed = IntentClassifier(min_confidence=0.5).fit(_examples())
+    assert fixed.min_confidence == 0.5 and fixed.calibration["min_confidence"] == 0.5
+    hello = fixed.predict("Hello")
+    assert hello.known == (hello.confidence >= 0.5)
+    with pytest.raises(ValueError, match="min_confidence"):
+        fixed.min_confidence = 1.5
+
+
+def test_predict_many_matches_predict(classifier: IntentClassifier) -> None:
+    texts = ["苏州到天津的火车票", "播放稻花香", "红烧鱼的做法", "Hello there"]
+    many = classifier.predict_many(texts)
+    for text, pred in zip(texts, many, strict=True):
+        one = classifier.predict(text)
+        assert pred.label == one.label
+        assert [lbl for lbl, _ in pred.top] == [lbl for lbl, _ in one.top]
+        assert np.allclose([p for _, p in pred.top], [p for _, p in one.top])
+    probs = classifier.predict_proba(texts)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    assert classifier.predict_many([]) == []
+
+
+def test_errors(classifier: IntentClassifier) -> None:
+    with pytest.raises(NotFittedError):
+        IntentClassifier().predict("播放稻香")
+    with pytest.raises(NotFittedError):
+        IntentClassifier().save("/nonexistent")
+    for bad in ["", "  ", None]:
+        with pytest.raises(RequestError):
+            classifier.predict(bad)  # type: ignore[arg-type]
+    with pytest.raises(RequestError, match="request 1"):
+        classifier.predict_many(["播放稻香", ""])
+    with pytest.raises(RequestError, match="limit"):
+        IntentClassifier(max_chars=3).fit(_examples()).predict("播放稻香吧")
+    with pytest.raises(ValueError, match="two intents"):
+        IntentClassifier().fit([e for e in _examples() if e.domain == "music"])
+    with pytest.raises(ValueError, match="extractor"):
+        IntentClassifier(text_mode="stripped").fit(_examples())
+    with pytest.raises(TypeError, match="LabelledRequest"):
+        IntentClassifier().fit(["播放稻香"])  # type: ignore[list-item]
+    for kwargs in [
+        {"model": "tree"},
+        {"text_mode": "words"},
+        {"ngram_range": (3, 1)},
+        {"folds": 1},
+        {"unknown_rate": 1.0},
+        {"target_precision": 0.0},
+    ]:
+        with pytest.raises(ValueError):
+            IntentClassifier(**kwargs)  # type: ignore[arg-type]
+
+
+def test_logreg_and_stripped_variants() -> None:
+    data = _examples()
+    lr = IntentClassifier(model="logreg", folds=3).fit(data)
+    assert lr.predict("苏州到天津的火车票").top[0][0] == "train.QUERY"
+    extractor = ParameterExtractor().fit(data)
+    both = IntentClassifier(text_mode="both", folds=3).fit(data, extractor=extractor)
+    assert both.extractor is extractor
+    assert both.predict("播放稻花香").top[0][0] == "music.PLAY"
+
+
+def test_save_load_round_trip(classifier: IntentClassifier, tmp_path: Path) -> None:
+    classifier.save(tmp_path / "intent")
+    loaded = IntentClassifier.load(tmp_path / "intent")
+    assert loaded.labels == classifier.labels
+    assert loaded.min_confidence == classifier.min_confidence
+    assert loaded.temperature == classifier.temperature
+    for text in ["苏州到天津的火车票", "播放稻花香", "今天股市行情怎么样"]:
+        a, b = classifier.predict(text), loaded.predict(text)
+        assert a.label == b.label and math.isclose(a.confidence, b.confidence, rel_tol=1e-5)
+    assert set(loaded.calibration) == set(classifier.calibration)
+
+
+def test_stripped_classifier_needs_its_extractor(tmp_path: Path) -> None:
+    data = _examples()
+    extractor = ParameterExtractor().fit(data)
+    clf = IntentClassifier(text_mode="stripped", folds=3).fit(data, extractor=extractor)
+    clf.save(tmp_path / "intent")
+    with pytest.raises(ValueError, match="extractor"):
+        IntentClassifier.load(tmp_path / "intent")
+    loaded = IntentClassifier.load(tmp_path / "intent", extractor=extractor)
+    assert loaded.predict("苏州到天津的火车票").label == clf.predict("苏州到天津的火车票").label
+
+
+def test_load_rejects_damage(classifier: IntentClassifier, tmp_path: Path) -> None:
+    target = tmp_path / "intent"
+    classifier.save(target)
+    arrays = target / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes()[:-20])
+    with pytest.raises(CacheCorruptError, match="checksum"):
+        IntentClassifier.load(target)
+    classifier.save(target)
+    meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
+    meta["meta"]["labels"] = meta["meta"]["labels"][:2]
+    (target / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(CacheCorruptError, match="do not match"):
+        IntentClassifier.load(target)
+    classifier.save(target)
+    meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
+    del meta["meta"]["vocabulary"]
+    (target / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(CacheCorruptError, match="malformed"):
+        IntentClassifier.load(target)
+    (target / "arrays.npz").unlink()
+    with pytest.raises(CacheCorruptError):
+        IntentClassifier.load(target)
+
+
+def test_prediction_dataclass() -> None:
+    p = IntentPrediction("a.B", 0.8, (("a.B", 0.8), ("c.D", 0.2)))
+    assert p.known and p.top[1] == ("c.D", 0.2)
+
+
+# --- the calibration pieces ---------------------------------------------------------------
+
+
+def test_fit_temperature_recovers_the_true_temperature() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, size=(4000, 5))
+    true_t = 2.5
+    probs = _softmax(logits / true_t)
+    targets = np.array([rng.choice(5, p=row) for row in probs])
+    assert abs(_fit_temperature(logits, targets) - true_t) < 0.25
+    assert _fit_temperature(logits[:0], targets[:0]) == 1.0
+
+
+def test_choose_threshold_trades_coverage_for_precision() -> None:
+    known = np.array([0.99, 0.98, 0.97, 0.95, 0.9, 0.8, 0.7, 0.6])
+    correct = np.array([True, True, True, True, True, False, True, False])
+    unseen = np.array([0.96, 0.75, 0.65, 0.55])
+    # Only known intents: the lowest threshold with no error above it is 0.9.
+    t, report = _choose_threshold(known, correct, unseen[:0], 0.99, 0.0)
+    assert t == 0.9 and report["known_coverage"] == 5 / 8
+    # Unseen requests at 0.96 push it above 0.96.
+    t, report = _choose_threshold(known, correct, unseen, 0.99, 0.5)
+    assert t == 0.97 and report["unseen_rejected"] == 1.0
+    assert report["estimated_precision"] == 1.0
+    # A fixed threshold is only reported on.
+    t, report = _choose_threshold(known, correct, unseen, 0.99, 0.5, fixed=0.5)
+    assert t == 0.5 and report["known_coverage"] == 1.0 and report["unseen_rejected"] == 0.0
+
+
+# --- SMP2019: accuracy, coverage, unknown rejection, calibration -----------------------------
+
+_HELD_OUT = ["weather", "lottery", "novel", "bus", "riddle"]
+
+
+@pytest.mark.shared_data
+def test_smp2019_classification(shared_data: Path) -> None:
+    data = load_labelled(shared_data / "smp2019" / "dev.json")
+    kept, held = hold_out_domains(data, _HELD_OUT)
+    train, test = stratified_split(kept, test_fraction=0.5, seed=0)
+    clf = IntentClassifier().fit(train)
+    preds = clf.predict_many([e.text for e in test])
+    top1 = np.mean([p.top[0][0] == e.label for p, e in zip(preds, test, strict=True)])
+    accepted = [p.label == e.label for p, e in zip(preds, test, strict=True) if p.known]
+    coverage = len(accepted) / len(test)
+    rejected_unseen = np.mean([not p.known for p in clf.predict_many([e.text for e in held])])
+    # measured (seed 0): top-1 0.895, coverage 0.43, accuracy among accepted 1.000,
+    # held-out domains rejected 1.000, ECE 0.05
+    assert top1 >= 0.87, top1
+    assert coverage >= 0.33, coverage
+    assert np.mean(accepted) >= 0.985, np.mean(accepted)
+    assert rejected_unseen >= 0.95, rejected_unseen
+    conf = np.array([p.confidence for p in preds])
+    correct = np.array([p.top[0][0] == e.label for p, e in zip(preds, test, strict=True)])
+    edges = np.linspace(0.0, 1.0, 11)
+    ece = sum(
+        float(np.mean(m)) * abs(float(conf[m].mean()) - float(correct[m].mean()))
+        for lo, hi in itertools.pairwise(edges)
+        if (m := (conf > lo) & (conf <= hi)).any()
+    )
+    assert ece <= 0.09, ece
+    report = clf.calibration
+    assert report["min_confidence"] == clf.min_confidence
+    assert report["estimated_precision"] >= 0.99
+    assert report["unseen_rejected"] >= 0.9

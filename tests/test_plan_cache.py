@@ -1,0 +1,311 @@
+"""The plan cache: classify, strip, search within the intent, fill; store; persist."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from langgraph_speculative.cache import (
+    IntentInducer,
+    LabelledRequest,
+    NgramEmbeddings,
+    Plan,
+    PlanCache,
+    PlanStep,
+)
+from langgraph_speculative.cache.plan_cache import ALL_PARTITION
+from langgraph_speculative.errors import (
+    CacheCorruptError,
+    EmbeddingDimensionError,
+    RequestError,
+)
+
+PAIRS = [("合肥", "北京"), ("长沙", "上海"), ("广州", "深圳"), ("南京", "杭州"), ("成都", "西安")]
+DISHES = ["糖醋排骨", "红烧肉", "宫保鸡丁", "麻婆豆腐", "鱼香肉丝"]
+
+
+def _examples() -> list[LabelledRequest]:
+    out = [
+        LabelledRequest(f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b})
+        for a, b in PAIRS
+    ]
+    out += [
+        LabelledRequest(f"从{a}去{b}的火车", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b})
+        for a, b in PAIRS
+    ]
+    out += [LabelledRequest(f"{d}怎么做", "cookbook", "QUERY", {"dishName": d}) for d in DISHES]
+    out += [LabelledRequest(f"教我做{d}", "cookbook", "QUERY", {"dishName": d}) for d in DISHES]
+    return out
+
+
+TRAIN_PLAN = Plan(
+    parameters=["startLoc_city", "endLoc_city"],
+    steps=[
+        PlanStep(
+            id="s1",
+            description="search trains",
+            tool="search_trains",
+            inputs={"from": "{param:startLoc_city}", "to": "{param:endLoc_city}"},
+            output="trains",
+        )
+    ],
+)
+DISH_PLAN = Plan(
+    parameters=["dishName"],
+    steps=[
+        PlanStep(
+            id="s1",
+            description="find a recipe",
+            tool="recipe",
+            inputs={"dish": "{param:dishName}"},
+            output="recipe",
+        )
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def trained() -> PlanCache:
+    return PlanCache.from_examples(_examples())
+
+
+@pytest.fixture
+def cache(trained: PlanCache) -> PlanCache:
+    """A fresh, empty cache sharing the trained models."""
+    return PlanCache(
+        embeddings=trained.embeddings,
+        classifier=trained.classifier,
+        extractor=trained.extractor,
+        thresholds=trained.thresholds,
+        inducer=IntentInducer(),
+    )
+
+
+def test_miss_then_store_then_hit_with_new_parameters(cache: PlanCache) -> None:
+    first = cache.lookup("合肥到北京的火车票")
+    assert first.hit is None and first.miss_reason
+    assert first.intent is not None and first.intent.label == "train.QUERY"
+    assert first.values == {"startLoc_city": "合肥", "endLoc_city": "北京"}
+    assert "<startLoc_city>" in first.stripped and "合肥" not in first.stripped
+    cache.store(first, TRAIN_PLAN)
+    again = cache.lookup("长沙到上海的火车票")
+    assert again.hit is not None
+    assert again.hit.partition == "train.QUERY"
+    assert again.hit.plan.steps[0].inputs == {"from": "长沙", "to": "上海"}
+    assert set(again.timings_ms) >= {"classify", "extract", "embed", "search", "fill"}
+    assert again.overhead_ms > 0
+
+
+def test_concrete_plan_is_stored_as_a_template(cache: PlanCache) -> None:
+    first = cache.lookup("合肥到北京的火车票")
+    concrete = TRAIN_PLAN.fill({"startLoc_city": "合肥", "endLoc_city": "北京"})
+    cache.store(first, concrete)
+    again = cache.lookup("南京到杭州的火车票")
+    assert again.hit is not None
+    assert again.hit.plan.steps[0].inputs == {"from": "南京", "to": "杭州"}
+
+
+def test_search_stays_within_the_intent(cache: PlanCache) -> None:
+    cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)
+    dish = cache.lookup("红烧肉怎么做")
+    assert dish.intent is not None and dish.intent.label == "cookbook.QUERY"
+    assert dish.hit is None  # the only entry is a train plan: never served for a dish
+    cache.store(dish, DISH_PLAN)
+    hit = cache.lookup("鱼香肉丝怎么做")
+    assert hit.hit is not None and hit.hit.plan.steps[0].inputs == {"dish": "鱼香肉丝"}
+
+
+DATED_PLAN = Plan(
+    parameters=["startLoc_city", "endLoc_city", "startDate_date"],
+    steps=[
+        PlanStep(
+            id="s1",
+            description="search trains on a day",
+            tool="search_trains",
+            inputs={
+                "from": "{param:startLoc_city}",
+                "to": "{param:endLoc_city}",
+                "day": "{param:startDate_date}",
+            },
+            output="trains",
+        )
+    ],
+)
+
+
+def test_a_plan_needing_a_parameter_the_request_lacks_is_a_miss(cache: PlanCache) -> None:
+    cache.store(cache.lookup("合肥到北京的火车票"), DATED_PLAN)
+    lookup = cache.lookup("长沙到上海的火车票")
+    assert lookup.hit is None
+    assert lookup.miss_reason is not None and "startDate_date" in lookup.miss_reason
+
+
+def test_fill_missing_gives_optional_parameters_a_value(trained: PlanCache) -> None:
+    cache = PlanCache(
+        embeddings=trained.embeddings,
+        classifier=trained.classifier,
+        extractor=trained.extractor,
+        thresholds=trained.thresholds,
+        fill_missing="",
+    )
+    cache.store(cache.lookup("合肥到北京的火车票"), DATED_PLAN)
+    lookup = cache.lookup("长沙到上海的火车票")
+    assert lookup.hit is not None
+    assert lookup.hit.plan.steps[0].inputs == {"from": "长沙", "to": "上海", "day": ""}
+
+
+@pytest.mark.parametrize("bad", ["", "   \n", "x" * 2001])
+def test_bad_requests_raise_request_error(cache: PlanCache, bad: str) -> None:
+    with pytest.raises(RequestError):
+        cache.lookup(bad)
+
+
+def test_non_string_request_raises(cache: PlanCache) -> None:
+    with pytest.raises(RequestError, match="string"):
+        cache.lookup(42)  # type: ignore[arg-type]
+
+
+class _WrongDim(Embeddings):
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0, 0.0] for _ in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [1.0, 0.0, 0.0]
+
+
+def test_embedding_of_the_wrong_dimension_is_refused(trained: PlanCache) -> None:
+    cache = PlanCache(
+        embeddings=trained.embeddings,
+        classifier=trained.classifier,
+        extractor=trained.extractor,
+    )
+    first = cache.lookup("合肥到北京的火车票")
+    cache.store(first, TRAIN_PLAN)
+    cache.embeddings = _WrongDim()
+    with pytest.raises(EmbeddingDimensionError, match="dimension 3"):
+        cache.lookup("长沙到上海的火车票")
+    assert cache.index.count() == 1  # nothing half-stored
+
+
+def test_unknown_intent_without_induction_misses_and_is_not_stored(trained: PlanCache) -> None:
+    cache = PlanCache(
+        embeddings=trained.embeddings,
+        classifier=trained.classifier,
+        extractor=trained.extractor,
+        inducer=None,
+    )
+    assert trained.classifier is not None
+    trained.classifier.min_confidence, saved = 1.0, trained.classifier.min_confidence
+    try:
+        lookup = cache.lookup("明天会下雨吗")
+    finally:
+        trained.classifier.min_confidence = saved
+    assert lookup.intent is not None and lookup.intent.label is None
+    assert lookup.hit is None and lookup.miss_reason == "unknown intent"
+    with pytest.raises(RequestError, match="induction"):
+        cache.store(lookup, DISH_PLAN)
+
+
+def test_unknown_intents_are_induced_and_reused(cache: PlanCache) -> None:
+    assert cache.classifier is not None and cache.inducer is not None
+    saved = cache.classifier.min_confidence
+    cache.classifier.min_confidence = 1.0  # every request is of unknown intent
+    try:
+        first = cache.lookup("红烧肉怎么做")
+        assert first.partition == cache.inducer.partition and first.hit is None
+        cache.store(first, DISH_PLAN)
+        again = cache.lookup("糖醋排骨怎么做")
+        train = cache.lookup("合肥到北京的火车票")
+    finally:
+        cache.classifier.min_confidence = saved
+    assert again.hit is not None
+    assert again.hit.payload["induced"] == IntentInducer.label(DISH_PLAN)
+    assert again.hit.plan.steps[0].inputs == {"dish": "糖醋排骨"}
+    assert train.hit is None  # a different kind of request is not guessed at
+
+
+def test_without_gating_everything_shares_one_partition(trained: PlanCache) -> None:
+    cache = PlanCache(
+        embeddings=trained.embeddings,
+        extractor=trained.extractor,
+        intent_gating=False,
+    )
+    lookup = cache.lookup("合肥到北京的火车票")
+    assert lookup.partition == ALL_PARTITION and lookup.intent is None
+    cache.store(lookup, TRAIN_PLAN)
+    assert cache.lookup("长沙到上海的火车票").hit is not None
+
+
+def test_components_required_by_the_flags() -> None:
+    emb = NgramEmbeddings()
+    with pytest.raises(ValueError, match="classifier"):
+        PlanCache(embeddings=emb, strip_parameters=False)
+    with pytest.raises(ValueError, match="extractor"):
+        PlanCache(embeddings=emb, intent_gating=False)
+    with pytest.raises(ValueError, match="threshold"):
+        PlanCache(embeddings=emb, intent_gating=False, strip_parameters=False, default_threshold=0)
+
+
+def test_calibrated_thresholds_cover_every_intent(trained: PlanCache) -> None:
+    assert set(trained.thresholds) >= {"train.QUERY", "cookbook.QUERY", "*"}
+    assert all(0.0 < t <= 1.0 for t in trained.thresholds.values())
+    assert trained.threshold_for("train.QUERY") == trained.thresholds["train.QUERY"]
+    assert trained.threshold_for("never.SEEN") == trained.thresholds["*"]
+
+
+async def test_concurrent_async_lookups_and_stores(cache: PlanCache) -> None:
+    first = await cache.alookup("合肥到北京的火车票")
+    await cache.astore(first, TRAIN_PLAN)
+    requests = [f"{a}到{b}的火车票" for a, b in PAIRS] * 4
+    lookups = await asyncio.gather(*(cache.alookup(r) for r in requests))
+    assert all(lk.hit is not None for lk in lookups)
+    keys = await asyncio.gather(*(cache.astore(lk, TRAIN_PLAN) for lk in lookups))
+    assert len(set(keys)) == len(keys)
+    assert cache.index.count("train.QUERY") == 1 + len(requests)
+
+
+def test_save_and_load_round_trip(cache: PlanCache, tmp_path: Path) -> None:
+    cache.save(tmp_path / "models")
+    loaded = PlanCache.load(tmp_path / "models")
+    assert loaded.thresholds == cache.thresholds
+    lookup = loaded.lookup("合肥到北京的火车票")
+    assert lookup.values == {"startLoc_city": "合肥", "endLoc_city": "北京"}
+    assert lookup.intent is not None and lookup.intent.label == "train.QUERY"
+    cache.save(tmp_path / "models")  # replacing a saved cache leaves no stray directories
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
+def test_load_rejects_damaged_settings(cache: PlanCache, tmp_path: Path) -> None:
+    cache.save(tmp_path / "models")
+    settings = tmp_path / "models" / "settings.json"
+    settings.write_text("{not json", encoding="utf-8")
+    with pytest.raises(CacheCorruptError, match="settings.json"):
+        PlanCache.load(tmp_path / "models")
+    settings.write_text(json.dumps({"format": "other"}), encoding="utf-8")
+    with pytest.raises(CacheCorruptError, match="not a saved plan cache"):
+        PlanCache.load(tmp_path / "models")
+    with pytest.raises(CacheCorruptError):
+        PlanCache.load(tmp_path / "missing")
+
+
+def test_a_corrupt_entry_is_an_error_not_a_plan(cache: PlanCache) -> None:
+    first = cache.lookup("合肥到北京的火车票")
+    cache.index.add("train.QUERY", "bad", first.vector, {"plan": "{broken"})
+    with pytest.raises(CacheCorruptError, match="bad"):
+        cache.lookup("合肥到北京的火车票")
+
+
+def test_pgvector_back_end_is_one_argument(postgres_dsn: str) -> None:
+    cache = PlanCache.from_examples(
+        _examples(),
+        backend="pgvector",
+        backend_options={"dsn": postgres_dsn, "table": "test_plan_cache_swap"},
+    )
+    cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)
+    again = cache.lookup("长沙到上海的火车票")
+    assert again.hit is not None and again.hit.plan.steps[0].inputs == {"from": "长沙", "to": "上海"}
+    cache.index.close()

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from langgraph_speculative.cache.training_data import (
+    LabelledRequest,
+    hold_out_domains,
+    load_labelled,
+    stratified_split,
+)
+from langgraph_speculative.errors import DataFormatError
+
+
+def _req(text: str, domain: str = "train", intent: str = "QUERY", **slots: str) -> LabelledRequest:
+    return LabelledRequest(text, domain, intent, slots)
+
+
+def test_labelled_request_label_equality_and_hash() -> None:
+    a = _req("合肥到北京的火车", startLoc_city="合肥", endLoc_city="北京")
+    b = _req("合肥到北京的火车", endLoc_city="北京", startLoc_city="合肥")
+    assert a.label == "train.QUERY"
+    assert a == b and hash(a) == hash(b)
+    assert a != _req("合肥到北京的火车", intent="BOOK", startLoc_city="合肥", endLoc_city="北京")
+    assert len({a, b}) == 1
+
+
+def test_labelled_request_slots_are_read_only_copies() -> None:
+    slots = {"dishName": "红烧肉"}
+    req = LabelledRequest("红烧肉怎么做", "cookbook", "QUERY", slots)
+    slots["dishName"] = "changed"
+    assert req.slots["dishName"] == "红烧肉"
+    with pytest.raises(TypeError):
+        req.slots["dishName"] = "x"  # type: ignore[index]
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_labelled_json_array_and_json_lines(tmp_path: Path) -> None:
+    records = [
+        {"text": "播放断点", "domain": "music", "intent": "PLAY", "slots": {"song": "断点"}},
+        {"text": "讲个笑话", "domain": "joke", "intent": "QUERY"},
+        {"text": "打开微信", "domain": "app", "intent": "LAUNCH", "slots": None},
+    ]
+    array = load_labelled(_write(tmp_path, "a.json", json.dumps(records, ensure_ascii=False)))
+    lines = load_labelled(
+        _write(
+            tmp_path,
+            "a.jsonl",
+            "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n",
+        )
+    )
+    assert array == lines
+    assert [r.label for r in array] == ["music.PLAY", "joke.QUERY", "app.LAUNCH"]
+    assert array[0].slots == {"song": "断点"} and array[1].slots == {} and array[2].slots == {}
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"domain": "music", "intent": "PLAY"}, "text"),
+        ({"text": "  ", "domain": "music", "intent": "PLAY"}, "text"),
+        ({"text": "x", "domain": 3, "intent": "PLAY"}, "domain"),
+        ({"text": "x", "domain": "music", "intent": ""}, "intent"),
+        ({"text": "x", "domain": "music", "intent": "PLAY", "slots": ["a"]}, "slots"),
+        ({"text": "x", "domain": "music", "intent": "PLAY", "slots": {"song": 3}}, "slots"),
+        ({"text": "x", "domain": "music", "intent": "PLAY", "slots": {"": "x"}}, "slots"),
+    ],
+)
+def test_load_labelled_names_record_and_field(
+    tmp_path: Path, record: dict[str, object], field: str
+) -> None:
+    good = {"text": "播放断点", "domain": "music", "intent": "PLAY", "slots": {}}
+    path = _write(tmp_path, "bad.json", json.dumps([good, record], ensure_ascii=False))
+    with pytest.raises(DataFormatError) as info:
+        load_labelled(path)
+    assert info.value.record_id == "1"
+    assert repr(field) in str(info.value)
+
+
+def test_load_labelled_rejects_non_objects_and_bad_json(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError) as info:
+        load_labelled(_write(tmp_path, "a.json", '["just a string"]'))
+    assert info.value.record_id == "0"
+    with pytest.raises(DataFormatError, match="not valid JSON"):
+        load_labelled(_write(tmp_path, "b.json", '[{"text": '))
+    with pytest.raises(DataFormatError, match="line 2"):
+        load_labelled(_write(tmp_path, "c.jsonl", '{"text": "a"}\n{oops}\n'))
+    with pytest.raises(FileNotFoundError):
+        load_labelled(tmp_path / "missing.json")
+
+
+def _dataset() -> list[LabelledRequest]:
+    out = [_req(f"火车{i}") for i in range(10)]
+    out += [_req(f"菜{i}", domain="cookbook") for i in range(6)]
+    out += [_req("唯一", domain="joke")]
+    out += [_req(f"歌{i}", domain="music", intent="PLAY") for i in range(2)]
+    return out
+
+
+def test_stratified_split_keeps_proportions_and_is_deterministic() -> None:
+    data = _dataset()
+    train, test = stratified_split(data, test_fraction=0.5, seed=3)
+    assert sorted(map(hash, train + test)) == sorted(map(hash, data))
+    counts = Counter(r.label for r in test)
+    assert counts == {"train.QUERY": 5, "cookbook.QUERY": 3, "music.PLAY": 1}
+    assert any(r.domain == "joke" for r in train)  # a class of one is never tested
+    assert (train, test) == stratified_split(data, test_fraction=0.5, seed=3)
+    assert stratified_split(data, test_fraction=0.5, seed=4)[1] != test
+    # train and test each keep the input order
+    assert [data.index(r) for r in test] == sorted(data.index(r) for r in test)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
+def test_stratified_split_rejects_bad_fraction(fraction: float) -> None:
+    with pytest.raises(ValueError, match="test_fraction"):
+        stratified_split(_dataset(), test_fraction=fraction, seed=0)
+
+
+def test_hold_out_domains() -> None:
+    data = _dataset()
+    kept, held = hold_out_domains(data, ["cookbook", "joke"])
+    assert {r.domain for r in held} == {"cookbook", "joke"} and len(held) == 7
+    assert {r.domain for r in kept} == {"train", "music"} and len(kept) == 12
+    with pytest.raises(ValueError, match="weather"):
+        hold_out_domains(data, ["weather"])
+    with pytest.raises(ValueError, match="at least one"):
+        hold_out_domains(data, [])
+
+
+@pytest.mark.shared_data
+def test_smp2019_dev_loads(shared_data: Path) -> None:
+    data = load_labelled(shared_data / "smp2019" / "dev.json")
+    assert len(data) == 2066
+    assert len({r.label for r in data}) == 48
+    assert all(v in r.text for r in data for v in r.slots.values())
+    train, test = stratified_split(data, test_fraction=0.5, seed=0)
+    assert abs(len(test) - len(data) / 2) < 30
+    assert {r.label for r in test} <= {r.label for r in train}
