@@ -148,6 +148,13 @@ class ToolExecutor:
         journal: An opened run journal: calls and results are recorded write-ahead, and
             calls it saw before a crash are resumed instead of run blindly (see the
             module docs). ``None``: nothing is recorded.
+        defer_idempotent_results: With a journal, report the result of a call to an
+            idempotent tool as soon as its write has *started* (it is written at once,
+            with every queued record in one saver call) instead of once it is durable.
+            Only for callers that :meth:`~langgraph_speculative.journal.RunJournal.flush`
+            the journal before they deliver a result (to a model, or as their return
+            value, which :func:`~langgraph_speculative.journal.journal_session` does).
+            Results of other tools are always durable before they are reported.
 
     Attributes:
         resumed_calls: Calls whose saved result was reused instead of running again.
@@ -170,6 +177,7 @@ class ToolExecutor:
         handle_tool_errors: ErrorHandler = _only_invocation_errors,
         config: RunnableConfig | None = None,
         journal: RunJournal | None = None,
+        defer_idempotent_results: bool = False,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -199,6 +207,7 @@ class ToolExecutor:
         if journal is not None and journal.state is None:
             raise SpeculativeError("open the run journal (await journal.open()) first")
         self.journal = journal
+        self.defer_idempotent_results = defer_idempotent_results
         self.resumed_calls = 0
         self.rerun_calls = 0
         self.unknown_outcomes = 0
@@ -535,6 +544,14 @@ class ToolExecutor:
         """Record the result in the journal (if any), then report it: write-ahead."""
         if self.journal is not None and not record.state.terminal:
             error = None if state is CallState.DONE else str(message.content)
+            tool = self.tools_by_name.get(record.tool)
+            if self.defer_idempotent_results and tool is not None and is_idempotent_tool(tool):
+                # written now; the caller's flush makes it durable before delivery
+                self.journal.post(
+                    "call_finished", self.journal.finished_data(record.id, state, message, error)
+                )
+                self._finish(record, state, message)
+                return
             try:
                 await self.journal.call_finished(record.id, state, message, error)
             except Exception as exc:  # not durable: fail the run rather than deliver it

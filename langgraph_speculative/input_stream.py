@@ -29,6 +29,9 @@ agent reads, and reading never blocks the agent longer than it asks to wait.
   :class:`~langgraph_speculative.ledger.CallLedger` (:meth:`~langgraph_speculative.ledger.
   CallLedger.record_input`), so a checkpoint keeps what the agent had heard. If the ledger
   already holds inputs (a resumed run, or an earlier turn), numbering continues after them.
+* A run resumed after a crash gets back what it had heard with :meth:`InputStream.restore`
+  (the speculative agent does it from its journal): the journaled updates come first,
+  with their own ``seq``, and the app pushes further updates after them.
 
 Wiring a voice app:
     On each ASR partial, ``stream.push(partial)`` (or ``push_threadsafe`` from the ASR's
@@ -107,7 +110,7 @@ import concurrent.futures
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
 from langgraph_speculative.errors import InputClosedError, InputUpdateError, SpeculativeError
@@ -311,6 +314,73 @@ class InputStream:
             self._closed = True
             waiters = self._take_waiters()
         _wake(waiters)
+
+    def restore(self, updates: Sequence[InputUpdate]) -> int:
+        """Put back updates a crashed run had received (from its journal), before new ones.
+
+        The updates keep their ``seq``; numbering continues after them. Restoring into a
+        stream that already holds exactly these updates (as its first ones) changes
+        nothing, so restoring twice is harmless. Readers waiting for an update are woken.
+
+        Args:
+            updates: The updates, in ``seq`` order (for example from a journal).
+
+        Returns:
+            How many updates were added.
+
+        Raises:
+            InputUpdateError: If ``seq`` does not increase, a user update follows the final
+                one, or the stream already holds other updates (push further updates only
+                after restoring), or an update is not an :class:`InputUpdate`.
+            InputClosedError: If the stream is closed.
+        """
+        self._bind()
+        with self._lock:
+            if self._closed:
+                raise InputClosedError("the input stream is closed: cannot restore updates")
+            restored = list(updates)
+            for update in restored:
+                if not isinstance(update, InputRecord):
+                    raise InputUpdateError(
+                        f"restore() takes InputUpdate records, got {type(update).__name__}"
+                    )
+            held = self._updates
+            if held:
+                if held[: len(restored)] == restored:
+                    return 0  # restored before
+                raise InputUpdateError(
+                    f"cannot restore {len(restored)} journaled updates into a stream that "
+                    f"already holds {len(held)} other updates: restore before pushing"
+                )
+            final: InputUpdate | None = None
+            previous = 0
+            for update in restored:
+                if update.seq <= previous:
+                    raise InputUpdateError(
+                        f"restored updates must have increasing seq: {update.seq} after {previous}"
+                    )
+                if update.kind == "user" and final is not None:
+                    raise InputUpdateError(
+                        f"restored user update {update.seq} follows the final one ({final.seq})"
+                    )
+                if update.kind == "user" and update.final:
+                    final = update
+                previous = update.seq
+            if self._ledger is not None:
+                known = {u.seq: u for u in self._ledger.inputs}
+                for update in restored:
+                    if update.seq not in known:
+                        self._ledger.record_input(update)
+            if not restored:
+                return 0
+            self._updates = restored
+            self._seq = max(self._seq, restored[-1].seq)
+            users = [u for u in restored if u.kind == "user"]
+            self._latest = users[-1] if users else None
+            self._final = final
+            waiters = self._take_waiters()
+        _wake(waiters)
+        return len(restored)
 
     # -- waiting -----------------------------------------------------------------------
     async def next(self, after_seq: int = 0, timeout: float | None = None) -> InputUpdate:

@@ -660,9 +660,10 @@ class RunJournal:
         else:
             self.defer("call_started", data)
 
-    def _finished_data(
+    def finished_data(
         self, call_id: str, state: CallState, message: ToolMessage | None, error: str | None
     ) -> dict[str, Any]:
+        """The payload of a ``call_finished`` record."""
         return {
             "id": call_id,
             "state": state.value,
@@ -678,7 +679,7 @@ class RunJournal:
         error: str | None = None,
     ) -> None:
         """Record a call's result (durable before the result is delivered)."""
-        await self.write("call_finished", self._finished_data(call_id, state, message, error))
+        await self.write("call_finished", self.finished_data(call_id, state, message, error))
 
     def post_call_finished(
         self,
@@ -691,7 +692,7 @@ class RunJournal:
 
         The record travels with it: the call may never have started.
         """
-        data = self._finished_data(record.id, state, message, error)
+        data = self.finished_data(record.id, state, message, error)
         data["call"] = {**record.to_dict(), "result": None}
         self.post("call_finished", data)
 
@@ -699,14 +700,19 @@ class RunJournal:
         """Queue a speculative call's commit or abort."""
         self.post("speculation", {"id": call_id, "speculation": speculation.value})
 
-    async def turn(self, turn: TurnRecord) -> None:
+    async def turn(self, turn: TurnRecord, *, durable: bool = True) -> None:
         """Record a completed model turn.
 
-        Deferred: it is durable with the next durable record (a call about to start, a
-        result about to be delivered) or flush (before the next model request, at the
-        end of the run); nothing acts on the turn before one of those.
+        With ``durable`` (the default) it is durable before this returns, so a resumed
+        run replays the turn instead of asking the model again. A turn whose calls may
+        all simply run again can be deferred (``durable=False``): it then becomes durable
+        with the next durable record (a call about to start, a result about to be
+        delivered) or flush (before the next model request, at the end of the run).
         """
-        self.defer("turn", turn.to_dict())
+        if durable:
+            await self.write("turn", turn.to_dict())
+        else:
+            self.defer("turn", turn.to_dict())
 
     def post_input(self, update: InputRecord) -> None:
         """Queue an input update."""

@@ -56,8 +56,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.messages import ToolCall, ToolMessage
@@ -129,6 +130,47 @@ class SpeculationManager:
         self._final: dict[str, str] | None = None  # final call id -> record id
         self._final_users: dict[str, list[str]] = {}  # record id -> final call ids
         self._cancelled: list[str] = []  # logical ids aborted in cascade, not yet drained
+        self._finished_by: Callable[[CallRecord], bool] | None = None  # replay: as of when
+
+    def state_of(self, record: CallRecord) -> CallState:
+        """The state of a record as the manager's decisions see it.
+
+        Normally the record's own state. While :meth:`replaying` a journal, a record the
+        journal saw finish only *later* than the point being replayed counts as running,
+        so the replayed decisions (share a cached call, abort a revised one, adopt at the
+        commit point) are the ones the crashed run took.
+
+        Args:
+            record: A record of the ledger.
+
+        Returns:
+            Its state (``RUNNING`` for a record not yet finished at the replay point).
+        """
+        finished_by = self._finished_by
+        if finished_by is not None and record.state.terminal and not finished_by(record):
+            return CallState.RUNNING
+        return record.state
+
+    @contextlib.contextmanager
+    def replaying(self, finished_by: Callable[[CallRecord], bool]) -> Iterator[None]:
+        """Replay a crashed run's decisions with records' states as of the replay point.
+
+        A resumed run restores finished calls at once (their results are reused), which
+        would make calls look finished earlier than they were; inside this block
+        :meth:`state_of` asks ``finished_by`` instead.
+
+        Args:
+            finished_by: Whether a (terminal) record had finished at the current point of
+                the replay.
+
+        Yields:
+            Nothing; the view ends with the block.
+        """
+        previous, self._finished_by = self._finished_by, finished_by
+        try:
+            yield
+        finally:
+            self._finished_by = previous
 
     @property
     def committed(self) -> bool:
@@ -239,7 +281,7 @@ class SpeculationManager:
                     rec.safe
                     and not rec.depends_on
                     and rec.speculation is Speculation.SPECULATIVE
-                    and rec.state not in _UNUSABLE
+                    and self.state_of(rec) not in _UNUSABLE
                 ):
                     self._serve(logical, cached)
                     self.stats["reused"] += 1
@@ -448,7 +490,7 @@ class SpeculationManager:
         return (
             _key(rec.tool, rec.args) == key
             and rec.speculation is Speculation.SPECULATIVE
-            and rec.state not in _UNUSABLE
+            and self.state_of(rec) not in _UNUSABLE
             and (rec.safe or rid not in taken)
         )
 
@@ -503,7 +545,7 @@ class SpeculationManager:
         if logical in users:
             users.remove(logical)
         rec = self.executor.ledger.get(rid)
-        if not users and (abort_finished or not rec.state.terminal) and self._abort(rec):
+        if not users and (abort_finished or not self.state_of(rec).terminal) and self._abort(rec):
             aborted.insert(0, rec.id)
         return aborted
 

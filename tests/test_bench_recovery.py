@@ -344,6 +344,26 @@ def test_postgres_end_to_end(tmp_path: Path, postgres_dsn: str) -> None:
     assert result.document()["store"] == "postgres"
 
 
+def test_early_kills_resume_from_the_first_checkpoints(tmp_path: Path) -> None:
+    # killed while LangGraph writes its first checkpoints: the resumed run must still
+    # start the task (the input step's writes may be saved with no later checkpoint)
+    config = RecoveryConfig(
+        trials=3,
+        systems=SYSTEMS,
+        latency=FAST,
+        kill_window=(0.0, 0.15),
+        workdir=tmp_path,
+        progress_bar=False,
+    )
+    doc = run_recovery_benchmark(config).document()
+    for system in SYSTEMS:
+        s = doc["systems"][system]
+        assert s["completed"] == 3, (system, s["failures"])
+        assert s["duplicate_tool_messages"] == 0
+    if "interrupt_aware" in doc["systems"]:
+        assert doc["systems"]["interrupt_aware"]["lost_results"] == 0
+
+
 def test_command_line_writes_the_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from langgraph_speculative.cli import add_latency_arguments
 

@@ -38,6 +38,7 @@ from langgraph_speculative.journal import (
 )
 from langgraph_speculative.ledger import CallRecord, CallState
 from langgraph_speculative.nodes import create_async_agent
+from langgraph_speculative.safety import label_tool
 
 ZERO = LatencyModel.zero()
 
@@ -360,6 +361,7 @@ from langgraph_speculative.checkpointer import InterruptAwareCheckpointer
 from langgraph_speculative.errors import ConcurrentResumeError
 from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
 from langgraph_speculative.nodes import create_async_agent
+from langgraph_speculative.safety import label_tool
 
 db, flag, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
@@ -479,3 +481,117 @@ async def test_journal_round_trip_of_every_record_type() -> None:
     assert state.speculation == {"c1": Speculation.COMMITTED}
     assert [u.text for u in state.inputs] == ["weather in"]
     assert state.undelivered() == [] and state.records == 6
+
+
+# -- the cost of a journal: batches, remembered checkpoints ----------------------------------
+class _CountingSaver(InMemorySaver):
+    """Counts the saver calls (reads and writes) and the writes of each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.batches: list[int] = []
+
+    async def aget_tuple(self, config: RunnableConfig) -> Any:
+        self.reads += 1
+        return await super().aget_tuple(config)
+
+    async def aput_writes(
+        self, config: Any, writes: Any, task_id: str, task_path: str = ""
+    ) -> None:
+        self.batches.append(len(writes))
+        await super().aput_writes(config, writes, task_id, task_path)
+
+
+async def test_queued_records_go_in_one_saver_call_and_read_back() -> None:
+    saver = _CountingSaver()
+    ck = parent(saver)
+    first = journal(saver, ck)
+    await first.open()
+    assert saver.batches == [1]  # the lease claim
+    first.defer("speculation", {"id": "c1", "speculation": "committed"})
+    await first.call_started(CallRecord("c1", "get_weather", {"city": "Oslo"}), durable=False)
+    assert saver.batches == [1]  # deferred: nothing written yet
+    message = ToolMessage("sunny", tool_call_id="c1", name="get_weather")
+    await first.call_finished("c1", CallState.DONE, message)
+    assert saver.batches == [1, 3]  # one call for the three records
+    first.detach()
+    records, _ = await journal(saver, ck).read()
+    assert [(r.seq, r.type) for r in records] == [
+        (1, "speculation"),
+        (2, "call_started"),
+        (3, "call_finished"),
+    ]
+    again = journal(saver, ck)
+    state = await again.open()
+    assert state.calls["c1"].result is not None and state.records == 3
+    await again.close()
+
+
+async def test_a_batch_with_a_missing_record_is_named() -> None:
+    saver = InMemorySaver()
+    ck = parent(saver)
+    record = {"lgs": 1, "type": "turn", "owner": "o", "at": 1.0, "data": {}}
+    writes = [(JOURNAL_CHANNEL, {**record, "seq": 1}), (JOURNAL_CHANNEL, {**record, "seq": 3})]
+    saver.put_writes(config_of(ck), writes, f"{JOURNAL_TASK_PREFIX}k:0000000001")
+    with pytest.raises(JournalCorruptError, match=r"record 1: .*a batch of 2 from seq 1"):
+        await journal(saver, ck).open()
+
+
+async def test_a_checkpoint_the_wrapper_just_stored_needs_no_read_before_the_claim() -> None:
+    inner = _CountingSaver()
+    saver = InterruptAwareCheckpointer(inner)
+    ck = parent(saver)
+    j = journal(saver, ck)
+    await j.open()
+    assert inner.reads == 1  # only the read-back of the claim
+    await j.close()
+    inner.reads = 0
+    # the next run starts from what the read-back saw (the release came later): the
+    # claim and its read-back decide, so one read again
+    after = journal(saver, ck)
+    await after.open()
+    assert inner.reads == 1 and after.lease is not None and after.lease.epoch == 2
+    await after.close()
+    inner.reads = 0
+    plain = journal(inner, ck)  # without the wrapper: a read before the claim
+    await plain.open()
+    assert inner.reads == 2
+    await plain.close()
+
+
+async def test_a_stale_remembered_checkpoint_does_not_weaken_the_lease() -> None:
+    inner = InMemorySaver()
+    saver = InterruptAwareCheckpointer(inner)
+    ck = parent(saver)  # remembered as "nothing written yet"
+    other = journal(inner, ck)  # another process claims the task meanwhile
+    await other.open()
+    with pytest.raises(ConcurrentResumeError, match="another run holds it"):
+        await journal(saver, ck).open()
+    await other.close()  # released: the next run takes over with a fresh read
+    saver._remember(config_of(ck), [])  # even from a stale view
+    taker = journal(saver, ck)
+    await taker.open()
+    assert taker.lease is not None and taker.lease.epoch == 2
+    await taker.close()
+
+
+async def test_a_safe_result_that_cannot_be_stored_is_not_delivered() -> None:
+    @tool
+    async def forecast(city: str) -> str:
+        """Forecast of a city."""
+        return f"sunny in {city}"
+
+    label_tool(forecast, safe=True)  # its result is written without being waited for
+    model = ScriptedChatModel(
+        script=[ModelTurn.calls(("forecast", {"city": "Paris"})), ModelTurn(text="Sunny.")],
+        latency=ZERO,
+    )
+    graph = create_async_agent(model, [forecast]).compile(
+        checkpointer=InterruptAwareCheckpointer(_FailingSaver())
+    )
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    with pytest.raises(OSError, match="disk full"):
+        await graph.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
+    state = await graph.aget_state(config)
+    assert not any(isinstance(m, ToolMessage) for m in state.values.get("messages", []))

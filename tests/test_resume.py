@@ -718,3 +718,64 @@ async def test_a_reused_id_for_another_call_is_not_mistaken_for_the_old_one() ->
     assert results[0].tool_call_id == "call_0_dup1"
     assert node.resume_stats["resumed_calls"] == 0 and node.resume_stats["orphaned_calls"] == 1
     assert_well_formed(out["messages"])
+
+
+# -- plan execution ---------------------------------------------------------------------------
+async def test_plan_execution_resumes_without_re_running_a_finished_step() -> None:
+    from langgraph_speculative.cache import (
+        LabelledRequest,
+        Plan,
+        PlanCache,
+        PlanStep,
+        TemplatePlanner,
+    )
+    from langgraph_speculative.nodes.plan_reuse import create_plan_reuse_graph
+
+    world = World()
+    world.crash_in.add("pay")  # the payment step dies after its effect
+    pairs = [("合肥", "北京"), ("长沙", "上海"), ("广州", "深圳"), ("南京", "杭州")]
+    examples = [
+        LabelledRequest(
+            f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b}
+        )
+        for a, b in pairs
+    ]
+    examples += [
+        LabelledRequest(f"{d}怎么做", "cookbook", "QUERY", {"dishName": d})
+        for d in ["糖醋排骨", "红烧肉", "宫保鸡丁", "麻婆豆腐"]
+    ]
+    template = Plan(
+        parameters=["endLoc_city"],
+        steps=[
+            PlanStep(
+                id="weather",
+                description="weather at the destination",
+                tool="get_weather",
+                inputs={"city": "{param:endLoc_city}"},
+                output="forecast",
+            ),
+            PlanStep(
+                id="ticket",
+                description="pay the ticket",
+                tool="pay",
+                inputs={"amount": 42},
+                output="receipt",
+            ),
+        ],
+    )
+    planner = TemplatePlanner({"train.QUERY": template})
+    builder = create_plan_reuse_graph(PlanCache.from_examples(examples), planner, world.tools())
+    saver = InterruptAwareCheckpointer(world.watch(InMemorySaver(), "get_weather"))
+    graph = builder.compile(checkpointer=saver)
+    config: RunnableConfig = {"configurable": {"thread_id": "plan"}}
+    async with asyncio.timeout(GUARD):
+        with pytest.raises(Crash):
+            await graph.ainvoke({"messages": [HumanMessage("合肥到北京的火车票")]}, config)
+        assert world.runs == Counter({"get_weather": 1, "pay": 1})
+        out = await graph.ainvoke(None, config)
+    assert world.runs["get_weather"] == 1  # finished before the crash: not run again
+    assert world.runs["pay"] == 2  # running at the crash, keyed: re-run ...
+    assert len(set(world.payment_attempts)) == 1 and len(world.payments) == 1  # ... same key
+    assert_well_formed(out["messages"])
+    results = [m for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert sorted(str(m.content) for m in results) == ["paid 42", "sunny in 北京"]

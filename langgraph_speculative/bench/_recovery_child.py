@@ -722,9 +722,10 @@ async def run_attempt(a: Attempt) -> dict[str, Any]:
     """Run one attempt: start the task, or resume it from the checkpointer; return the outcome.
 
     The outcome holds ``status`` (``finished`` or ``error``), ``start`` (``fresh``: no
-    checkpoint yet; ``resume``: the thread had a checkpoint with work left; ``done``: it
-    had already finished), the final ``messages``, the error if any, and with ``timing``
-    the seconds and calls spent in the checkpointer.
+    checkpoint yet, the task starts; ``resume``: the thread had a checkpoint with work
+    left, ``ainvoke(None, config)`` goes on from it; ``done``: it had already finished),
+    the final ``messages``, the error if any, and with ``timing`` the seconds and calls
+    spent in the checkpointer.
     """
     from langgraph_speculative.nodes.async_calling import create_async_agent
 
@@ -756,12 +757,10 @@ async def run_attempt(a: Attempt) -> dict[str, Any]:
                 state = await graph.ainvoke(
                     {"messages": [HumanMessage(a.task.question)]}, config, durability=a.durability
                 )
-            elif snapshot.next:
-                out["start"] = "resume"
+            else:  # resume; a finished thread just returns its state
+                # (``next`` alone misses a step whose writes were saved before the kill)
+                out["start"] = "resume" if snapshot.next or snapshot.tasks else "done"
                 state = await graph.ainvoke(None, config, durability=a.durability)
-            else:
-                out["start"] = "done"
-                state = snapshot.values
             out["status"] = "finished"
             out["messages"] = [_message_record(m) for m in state.get("messages", [])]
         except Exception as exc:

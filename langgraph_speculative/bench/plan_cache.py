@@ -58,7 +58,6 @@ from typing import Any
 from langgraph_speculative.bench.report import format_table, percentile, progress, write_json
 from langgraph_speculative.cache.embedders import NgramEmbeddings
 from langgraph_speculative.cache.intent import IntentClassifier
-from langgraph_speculative.cache.intent_induction import IntentInducer
 from langgraph_speculative.cache.parameters import ParameterExtractor, normalise_value
 from langgraph_speculative.cache.plan_cache import PlanCache
 from langgraph_speculative.cache.plans import Plan, PlanStep
@@ -158,22 +157,19 @@ class _Models:
     raw_embeddings: NgramEmbeddings
     stripped_embeddings: NgramEmbeddings
     thresholds: dict[str, float]
+    default: PlanCache
 
 
 def _train(train: Sequence[LabelledRequest], gazetteers: Mapping[str, Any] | None) -> _Models:
-    extractor = ParameterExtractor(gazetteers=gazetteers)
-    extractor.fit(train)
-    classifier = IntentClassifier()
-    classifier.fit(train, extractor=extractor)
+    default = PlanCache.from_examples(train, gazetteers=gazetteers, fill_missing="")
+    extractor, classifier = default.extractor, default.classifier
+    assert extractor is not None and classifier is not None
+    assert isinstance(default.embeddings, NgramEmbeddings)
     raw = NgramEmbeddings()
     raw.fit([r.text for r in train])
-    stripped = NgramEmbeddings()
-    stripped.fit([extractor.extract_and_strip(r.text)[1] for r in train])
-    calibration = PlanCache(
-        embeddings=stripped, classifier=classifier, extractor=extractor, inducer=None
+    return _Models(
+        extractor, classifier, raw, default.embeddings, dict(default.thresholds), default
     )
-    thresholds = calibration.calibrate(train)
-    return _Models(extractor, classifier, raw, stripped, thresholds)
 
 
 def _make_cache(system: str, models: _Models, threshold: float) -> PlanCache:
@@ -184,15 +180,17 @@ def _make_cache(system: str, models: _Models, threshold: float) -> PlanCache:
     elif system == "one_intent":
         embeddings, gating, strip = models.stripped_embeddings, False, True
     elif system == "agentreuse":
+        d = models.default  # the default pipeline, as PlanCache.from_examples builds it
         return PlanCache(
-            embeddings=models.stripped_embeddings,
+            embeddings=d.embeddings,
             index=open_vector_index("faiss", dim=models.stripped_embeddings.dim),
-            classifier=models.classifier,
-            extractor=models.extractor,
-            thresholds=models.thresholds,
-            default_threshold=threshold,
-            inducer=IntentInducer(),
-            fill_missing="",
+            classifier=d.classifier,
+            extractor=d.extractor,
+            thresholds=d.thresholds,
+            default_threshold=d.default_threshold,
+            inducer=d.inducer,
+            fill_missing=d.fill_missing,
+            min_confidence=d.min_confidence,
         )
     else:
         raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
@@ -317,9 +315,7 @@ def run_plan_cache_benchmark(
     train_s = time.perf_counter() - t_train
     plans = canonical_plans([*train, *stream])
     unseen = {r.domain for r in stream} - {r.domain for r in train}
-    per_seed: dict[str, dict[str, list[dict[str, float]]]] = {
-        s: defaultdict(list) for s in systems
-    }
+    per_seed: dict[str, dict[str, list[dict[str, float]]]] = {s: defaultdict(list) for s in systems}
     overhead: list[float] = []
     bar = progress(len(systems) * seeds * len(stream), "bench plan-cache", enabled=progress_bar)
     bar.unit = "request"

@@ -348,6 +348,9 @@ class IntentClassifier:
         self._temperature = 1.0
         self._slot_chars: dict[str, str] = {}
         self._calibration: dict[str, float] = {}
+        self._oof_confidence = np.zeros(0, dtype=np.float64)
+        self._oof_correct = np.zeros(0, dtype=bool)
+        self._oof_predictions: list[tuple[str, float] | None] = []
         self._fitted = False
 
     # -- properties -------------------------------------------------------------------
@@ -386,6 +389,46 @@ class IntentClassifier:
         example counts and ``temperature``; NaN where a measure had no data.
         """
         return dict(self._calibration)
+
+    def confidence_for_precision(self, target_precision: float) -> float | None:
+        """The least confidence whose out-of-fold accuracy on *known* intents reaches a target.
+
+        Unlike :attr:`min_confidence` (which must also turn away requests of intents never
+        seen), this only asks how sure the classifier must be for its top intent to be
+        right ``target_precision`` of the time; a caller that guards unseen intents by
+        other means (the plan cache's similarity gate) can use it. Never below 0.5.
+
+        Args:
+            target_precision: The share of accepted predictions that must be right.
+
+        Returns:
+            The threshold, or ``None`` when no out-of-fold predictions were kept (a
+            loaded classifier, or too little data).
+
+        Raises:
+            ValueError: If ``target_precision`` is outside (0, 1].
+        """
+        if not 0.0 < target_precision <= 1.0:
+            raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
+        if len(self._oof_confidence) == 0:
+            return None
+        threshold, _ = _choose_threshold(
+            self._oof_confidence,
+            self._oof_correct,
+            np.zeros(0),
+            target_precision,
+            0.0,
+        )
+        return threshold
+
+    def out_of_fold_predictions(self) -> list[tuple[str, float] | None]:
+        """The cross-validated ``(top intent, confidence)`` of each example given to :meth:`fit`.
+
+        Each comes from a fold model that did not see the example (in the order of the
+        examples); ``None`` where no fold model knew the example's intent. Empty for a
+        loaded classifier.
+        """
+        return list(self._oof_predictions)
 
     @property
     def extractor(self) -> ParameterExtractor | None:
@@ -576,6 +619,13 @@ class IntentClassifier:
                 confs.append(_softmax(scores / self._temperature).max(axis=1))
             if confs:
                 unseen_conf = np.concatenate(confs)
+
+        self._oof_confidence = np.asarray(known_conf, dtype=np.float64)
+        self._oof_correct = np.asarray(known_correct, dtype=bool)
+        self._oof_predictions = [None] * n
+        for row, k in enumerate(np.flatnonzero(seen_in_fold)):
+            j = int(known_probs[row].argmax())
+            self._oof_predictions[int(k)] = (self._labels[j], float(known_probs[row, j]))
 
         # 3. The threshold.
         fixed = self._fixed_min_confidence

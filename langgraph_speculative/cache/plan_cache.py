@@ -226,6 +226,7 @@ class PlanCache:
         backend: str = "faiss",
         backend_options: Mapping[str, Any] | None = None,
         calibrate: bool = True,
+        intent_precision: float = 0.97,
         **options: Any,
     ) -> PlanCache:
         """Train the pipeline from labelled requests and open an empty cache.
@@ -241,6 +242,9 @@ class PlanCache:
             backend: ``"faiss"`` (default) or ``"pgvector"``.
             backend_options: Options of the back-end (``directory``, ``dsn``, ``table``).
             calibrate: Calibrate per-intent thresholds on the examples.
+            intent_precision: Out-of-fold accuracy the classifier's top intent must reach
+                for the cache to search its partition; sets ``min_confidence`` (see
+                :meth:`IntentClassifier.confidence_for_precision`) unless given.
             **options: Further :class:`PlanCache` arguments (``default_threshold``, ...).
 
         Returns:
@@ -260,6 +264,11 @@ class PlanCache:
             ngram.fit([extractor.extract_and_strip(e.text)[1] for e in examples])
             embeddings = ngram
         options.setdefault("inducer", IntentInducer())
+        if "min_confidence" not in options:
+            # The similarity gate and the filing rule (see _store_partition) guard against
+            # unseen intents, so the cache needs only a confidence at which the top intent
+            # is right often enough, measured out of fold on the examples.
+            options["min_confidence"] = classifier.confidence_for_precision(intent_precision)
         dim = len(embeddings.embed_query("dimension probe"))
         index = open_vector_index(backend, dim=dim, **dict(backend_options or {}))
         cache = cls(
@@ -597,11 +606,31 @@ class PlanCache:
             vector,
         )  # fmt: skip
 
+    def _store_partition(self, lookup: CacheLookup) -> str:
+        """Where a missed request's plan is filed.
+
+        A request searched in its intent's partition on a confidence the classifier alone
+        would not vouch for (below its stand-alone ``min_confidence``) is filed with the
+        induced plans instead: one misrouted request must not pollute an intent's
+        partition, where every later request of that intent would reuse its wrong plan.
+        """
+        intent = lookup.intent
+        if (
+            self.inducer is not None
+            and self.classifier is not None
+            and intent is not None
+            and intent.label is not None
+            and lookup.partition == intent.label
+            and intent.confidence < self.classifier.min_confidence
+        ):
+            return self.inducer.partition
+        return lookup.partition
+
     def _entry(
         self, lookup: CacheLookup, plan: Plan
     ) -> tuple[str, str, np.ndarray, dict[str, Any]]:
         template = plan.abstract(lookup.values)
-        partition = lookup.partition
+        partition = self._store_partition(lookup)
         payload: dict[str, Any] = {
             "plan": template.to_json(),
             "stripped": lookup.stripped,

@@ -5,11 +5,16 @@ serves some intents badly: requests of a cookbook intent ("<dishName>怎么做",
 read less alike than train-ticket requests, yet both deserve reuse. Here each intent gets
 the lowest threshold that keeps reuse *precise* on the training data:
 
-* **positives** of intent *c*: each training request of *c* (that the classifier puts in
-  *c*) and its nearest *other* request of *c* (leave one out): a reuse that should happen;
-* **negatives** of *c*: each training request of another intent that the classifier
-  ranks *c* first or second (the requests that could be misrouted to *c*) and its nearest
-  request of *c*: a reuse that would serve a wrong plan.
+* **positives** of intent *c*: each training request whose *out-of-fold* top intent
+  (from the classifier's own cross-validation, confident enough for the cache to search
+  it) is rightly *c*, paired with every other request of *c* (the cache usually holds one
+  or a few entries of an intent, so each single entry counts, not the nearest of many);
+* **negatives** of *c*: each training request routed to *c* out of fold but of another
+  intent, paired with every request of *c*: a reuse that would serve a wrong plan.
+
+A loaded classifier keeps no out-of-fold predictions; then the positives are each
+request of *c* and its nearest other request of *c*, and the negatives each request of
+another intent that the classifier ranks *c* first or second and its nearest request of *c*.
 
 The threshold is the smallest grid value at which the estimated precision
 ``pos>=t / (pos>=t + neg>=t)`` reaches ``target_precision``, then clamped into
@@ -111,25 +116,41 @@ def calibrate_thresholds(
     raw = np.asarray(cache.embeddings.embed_documents(stripped), dtype=np.float64)
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
     vectors = raw / np.where(norms > 0, norms, 1.0)
-    top2 = [[lbl for lbl, _ in cache.classifier.predict(t).top[:2]] for t in texts]
-
     members: dict[str, list[int]] = defaultdict(list)
     for i, label in enumerate(labels):
         members[label].append(i)
     positives: dict[str, list[float]] = defaultdict(list)
     negatives: dict[str, list[float]] = defaultdict(list)
-    for label, idx in members.items():
-        own = vectors[idx]
-        sims = own @ own.T
-        np.fill_diagonal(sims, -1.0)
-        if len(idx) > 1:
-            for row, i in enumerate(idx):
-                if top2[i][:1] == [label]:
-                    positives[label].append(float(sims[row].max()))
-        outsiders = [i for i in range(len(texts)) if labels[i] != label and label in top2[i]]
-        if outsiders:
-            cross = vectors[outsiders] @ own.T
-            negatives[label].extend(float(v) for v in cross.max(axis=1))
+    oof = cache.classifier.out_of_fold_predictions()
+    if len(oof) == len(examples):
+        # Out-of-fold routing: the requests the cache would search partition c for (top
+        # intent c, confident enough), each against every single entry of c (the cache
+        # usually holds one or a few per intent, not the nearest of many).
+        least = cache.min_confidence
+        if least is None:
+            least = cache.classifier.min_confidence
+        for i, pred in enumerate(oof):
+            if pred is None or pred[1] < least or pred[0] not in members:
+                continue
+            idx = [j for j in members[pred[0]] if j != i]
+            if not idx:
+                continue
+            sims = (vectors[idx] @ vectors[i]).tolist()
+            (positives if pred[0] == labels[i] else negatives)[pred[0]].extend(sims)
+    else:  # no cross-validated predictions (a loaded classifier): the top-2 proxy
+        top2 = [[lbl for lbl, _ in cache.classifier.predict(t).top[:2]] for t in texts]
+        for label, idx in members.items():
+            own = vectors[idx]
+            sims = own @ own.T
+            np.fill_diagonal(sims, -1.0)
+            if len(idx) > 1:
+                for row, i in enumerate(idx):
+                    if top2[i][:1] == [label]:
+                        positives[label].append(float(sims[row].max()))
+            outsiders = [i for i in range(len(texts)) if labels[i] != label and label in top2[i]]
+            if outsiders:
+                cross = vectors[outsiders] @ own.T
+                negatives[label].extend(float(v) for v in cross.max(axis=1))
 
     def pick(pos: Sequence[float], neg: Sequence[float]) -> float:
         return choose_threshold(

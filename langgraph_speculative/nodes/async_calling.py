@@ -92,6 +92,7 @@ from langgraph_speculative.interrupts import (
 from langgraph_speculative.journal import RunJournal, journal_session
 from langgraph_speculative.ledger import CallLedger, CallRecord
 from langgraph_speculative.resume import TurnRecord
+from langgraph_speculative.safety import is_idempotent_tool
 from langgraph_speculative.token_monitor import (
     CallComplete,
     CallMalformed,
@@ -382,7 +383,13 @@ class _Run:
             trap=seg.trap,
             seen=tuple(seen),
         )
-        await self.journal.turn(turn)
+        # a turn whose every call may simply run again needs no write of its own (it goes
+        # with the next durable record); otherwise a resumed run must replay it exactly
+        tools = self.executor.tools_by_name
+        durable = bool(turn.invalid) or not all(
+            c["name"] in tools and is_idempotent_tool(tools[c["name"]]) for c in turn.calls
+        )
+        await self.journal.turn(turn, durable=durable)
 
     async def stream_turn(self) -> _Segment:
         self.count_request()
@@ -713,6 +720,9 @@ class AsyncToolCallingNode:
                 timeout=self.timeout,
                 handle_tool_errors=self.handle_tool_errors,
                 journal=opened,
+                # the stateless loop delivers results only in its next model request
+                # (flushed first) or as the node's return value (flushed on close)
+                defer_idempotent_results=turn or self.backend != "interruptible",
             ) as executor,
         ):
             run = _Run(self, messages, executor, config, only_known_tools=turn)

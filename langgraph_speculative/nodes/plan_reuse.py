@@ -66,14 +66,17 @@ from typing import Any, Literal, NotRequired, Protocol, runtime_checkable
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
+from langgraph.config import get_config
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from langgraph_speculative.cache.plan_cache import CacheLookup, PlanCache
 from langgraph_speculative.cache.plan_runner import run_plan
 from langgraph_speculative.cache.plans import Plan
+from langgraph_speculative.checkpointer import journal_for
 from langgraph_speculative.errors import RequestError
 from langgraph_speculative.executor import ErrorHandler, ToolExecutor
+from langgraph_speculative.journal import journal_session
 
 __all__ = [
     "PlanCacheNode",
@@ -201,6 +204,10 @@ class PlanExecutionNode:
 
     Call ids are deterministic (``plan-<digest>:<step id>``, the digest taken from the
     request and the plan), so a run resumed after a crash re-creates the same calls.
+    Compiled with an
+    :class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer`, the node
+    journals its steps: after a crash, finished steps are not run again (their results
+    are delivered once) and a step that was running re-runs only when that is safe.
 
     Args:
         tools: The tools the plans may name.
@@ -231,7 +238,14 @@ class PlanExecutionNode:
         digest = hashlib.sha256(
             (_request(state["messages"]) + "\0" + plan.to_json()).encode("utf-8")
         ).hexdigest()[:12]
-        async with ToolExecutor(self.tools, **self.options) as executor:
+        try:
+            config = get_config()
+        except RuntimeError:  # called outside a graph run: nothing to journal
+            config = None
+        async with (
+            journal_session(journal_for(config)) as journal,
+            ToolExecutor(self.tools, journal=journal, **self.options) as executor,
+        ):
             run = await run_plan(plan, executor, call_id_prefix=f"plan-{digest}")
         return {"messages": run.messages()}
 

@@ -42,6 +42,30 @@ model session) is a :class:`SpeculativeRun`, passed as LangGraph's runtime ``con
 (which is not checkpointed): open it with ``async with`` around the run, so no call
 outlives it.
 
+Crash and resume. Compile the graph with an
+:class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer` and the run keeps
+a write-ahead journal (on the ``listen`` task; the state's ``run`` key points later nodes
+to it) of the input updates it hears, the model's completed turns, the calls started and
+finished, and the commit point. After a crash, resume the thread with a new run::
+
+    async with SpeculativeRun(model, tools) as run:
+        await run.resume(graph, config)  # the updates already said are back on run.input
+        ...  # push what the user says next (unless run.input.final)
+        out = await graph.ainvoke(None, config, context=run)
+
+The run takes the crashed run's id, hears the journaled updates again, replays the
+journaled turns instead of asking the model (a new model session is opened on the
+replayed transcript), reuses every journaled result (never re-run), keeps unsafe calls
+held until the commit point, settles the commit point again exactly as journaled (the
+decisions stand; a resumed ``respond`` checks them against the state), and shows the model
+no result twice. A call running at the crash re-runs only when safe, idempotent or keyed
+(same idempotency key), else it is answered "outcome unknown"
+(:mod:`langgraph_speculative.resume`). Turn records are
+:class:`~langgraph_speculative.resume.TurnRecord` s whose ``text`` is a JSON document
+(``stage``: ``listen``, ``commit`` or ``respond``; ``heard_final``; ``actions`` in the
+interaction format; the run's id and clock). See the how-to "Resume a speculative
+interaction after a crash" for a runnable example.
+
 Example:
     ```python
     import asyncio
@@ -86,6 +110,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import json
 import re
 import time
 import uuid
@@ -104,12 +129,15 @@ from langchain_core.messages import (
     ToolCall,
     ToolMessage,
 )
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.tools import tool as as_tool
+from langgraph.config import get_config
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 
-from langgraph_speculative.errors import SpeculativeError
+from langgraph_speculative.checkpointer import InterruptAwareCheckpointer, journal_for
+from langgraph_speculative.errors import JournalCorruptError, SpeculativeError
 from langgraph_speculative.executor import ErrorHandler, ToolExecutor, result_message_id
 from langgraph_speculative.input_stream import InputStream, InputUpdate
 from langgraph_speculative.interaction_format import (
@@ -127,9 +155,18 @@ from langgraph_speculative.interaction_format import (
     event_from_input,
     interaction_system_prompt,
     parse_actions,
+    render_actions,
     to_messages,
 )
-from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
+from langgraph_speculative.journal import JournalRecord, RunJournal
+from langgraph_speculative.ledger import (
+    CallLedger,
+    CallRecord,
+    CallState,
+    InputRecord,
+    Speculation,
+)
+from langgraph_speculative.resume import TurnRecord
 from langgraph_speculative.speculation import CommitOutcome, SpeculationManager
 
 __all__ = [
@@ -147,10 +184,14 @@ class SpeculativeState(MessagesState):
         final_plan: The calls the model confirmed after the final input.
         commit: What the commit point decided (``adopted``, ``started``, ``aborted``,
             ``discarded``; see :class:`~langgraph_speculative.speculation.CommitOutcome`).
+        run: The interaction's id and, with the interrupt-aware checkpointer, where its
+            journal is stored (``thread_id``, ``checkpoint_ns``, ``checkpoint_id``,
+            ``task_id``), so a run resumed after ``listen`` finds it.
     """
 
     final_plan: list[dict[str, Any]]
     commit: dict[str, Any]
+    run: dict[str, Any]
 
 
 class SpeculativeRun:
@@ -231,6 +272,19 @@ class SpeculativeRun:
         self._after_final: list[str] = []
         self._leftover: list[Action] = []
         self._failure: asyncio.Future[None] | None = None
+        # crash safety (see "Crash and resume" in the module docs)
+        self.journal: RunJournal | None = None
+        self._attached = False
+        self._records: list[JournalRecord] = []  # journal of a crashed run, to replay
+        self._replaying = False
+        self._resumed = False
+        self._turn_index = 0
+        self._last_turn: tuple[dict[str, Any], int] | None = None  # (meta, events then)
+        self._replayed_plan: list[ToolCall] | None = None
+        self._replay_queue: list[Action] = []  # actions after the commit point, replayed
+        self._replay_counts: Counter[str] = Counter()
+        self._journal_started: dict[str, float] = {}  # reused results: when they started
+        self._journal_commit_at: float | None = None
 
     @property
     def stats(self) -> dict[str, int]:
@@ -247,10 +301,28 @@ class SpeculativeRun:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        kind = exc[0] if exc else None
+        crashed = isinstance(kind, type) and not issubclass(
+            kind, Exception | asyncio.CancelledError
+        )
+        await self.aclose(crashed=crashed)
 
-    async def aclose(self) -> None:
-        """Stop the pumps and the model session and cancel every call still running."""
+    async def aclose(self, *, crashed: bool = False) -> None:
+        """Stop the pumps and the model session and cancel every call still running.
+
+        The run's journal (if any) is closed, releasing the thread for another run; with
+        ``crashed`` (the ``async with`` block ended with a ``BaseException`` that is not an
+        ``Exception``, as a process going down) it is only detached, as a real crash leaves
+        it, so the thread can be resumed.
+
+        Args:
+            crashed: Whether the run is going down as in a crash.
+        """
+        journal, self.journal = self.journal, None
+        if journal is not None:
+            self.executor.journal = None  # cancellations of a closing run are not decisions
+            if crashed:
+                journal.detach()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -261,6 +333,8 @@ class SpeculativeRun:
         if self._driver is not None:
             await self._driver.aclose()
         await self.executor.aclose()
+        if journal is not None and not crashed:
+            await journal.close()
 
     # -- what the model sees ----------------------------------------------------------
     def system_message(self) -> SystemMessage:
@@ -278,8 +352,8 @@ class SpeculativeRun:
     def _show(self, items: Sequence[Item]) -> None:
         self.items.extend(items)
         self._events += sum(1 for i in items if not isinstance(i, ModelAction))
-        assert self._driver is not None
-        self._driver.show(items)
+        if self._driver is not None:  # None while a journal is replayed: no model yet
+            self._driver.show(items)
 
     def _reveal(self, call_id: str, record: CallRecord, error: BaseException | None = None) -> None:
         """Show a call's result to the model under ``call_id`` (callers check it may)."""
@@ -352,16 +426,19 @@ class SpeculativeRun:
     def unsafe_before_commit(self) -> int:
         """Unsafe calls that started before the commit point, from the ledger.
 
+        On a resumed run, a call whose saved result was reused counts with the time the
+        crashed run started it (from the journal), against the crashed run's commit point.
+
         Returns:
             Their number (0 unless the safety rule was broken).
         """
-        if self.commit_at is None:
-            return sum(1 for r in self.ledger if not r.safe and r.started_at is not None)
-        return sum(
-            1
-            for r in self.ledger
-            if not r.safe and r.started_at is not None and r.started_at < self.commit_at
-        )
+        commit_at = self._journal_commit_at or self.commit_at
+        count = 0
+        for r in self.ledger:
+            started = self._journal_started.get(r.id, r.started_at)
+            if not r.safe and started is not None and (commit_at is None or started < commit_at):
+                count += 1
+        return count
 
     # -- failure, and what is still to come -------------------------------------------
     def _fail(self, exc: BaseException) -> None:
@@ -406,6 +483,9 @@ class SpeculativeRun:
         if self._leftover:
             out, self._leftover = self._leftover, []
             return out
+        if self._replay_queue:  # actions after the commit point a crashed run journaled
+            out, self._replay_queue = self._replay_queue, []
+            return out
         assert self._driver is not None and self._failure is not None
         if self._failure.done():
             self._failure.result()
@@ -419,7 +499,10 @@ class SpeculativeRun:
                 task.add_done_callback(_retrieve)
                 await asyncio.wait({task})
         if task.done() and not task.cancelled():
-            return task.result()
+            actions = task.result()
+            if actions and self.journal is not None:  # a completed model turn
+                self._journal_turn("respond" if self.commit_at is not None else "listen", actions)
+            return actions
         self._failure.result()
         raise SpeculativeError("the model produced no actions")  # pragma: no cover
 
@@ -443,22 +526,14 @@ class SpeculativeRun:
         """
         if self._driver is not None:
             raise SpeculativeError("listen() already ran: a SpeculativeRun serves one interaction")
-        failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        failure.add_done_callback(_retrieve)
-        self._failure = failure
-        self._driver = _make_driver(self, history)
-        after = 0
-        for update in self.input.updates():  # what was said before the model starts
-            if self._final_seen:
-                break
-            self._hear(update)
-            after = update.seq
-        if not self._final_seen:
-            self._spawn(self._pump_input(after))
-        self._spawn(self._pump_results())
+        self._start(history)
+        if self._replayed_plan is not None:  # the crashed run had confirmed its plan
+            return self._replayed_plan
+        driver = self._driver
+        assert driver is not None
         while True:
             actions = await self._next_actions()
-            heard_final = self._driver.heard_final
+            heard_final = driver.heard_final
             if heard_final and actions and all(isinstance(a, Pause) for a in actions):
                 # results are held from the final input to CONFIRM (so an aborted call's
                 # result can never reach the model): waiting for one now would never end
@@ -473,7 +548,35 @@ class SpeculativeRun:
                     self._leftover = actions[index + 1 :]
                     return plan
 
+    def _start(self, history: Sequence[BaseMessage]) -> None:
+        """Replay the journal of a crashed run (if any), open the model, start the pumps."""
+        failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failure.add_done_callback(_retrieve)
+        self._failure = failure
+        after = self._replay(self._records) if self._records else 0
+        self._records = []
+        transcript = to_messages(self.items, t0=self.t0) if self.items else []
+        self._driver = _make_driver(self, history, transcript)
+        if isinstance(self._driver, _RequestDriver) and self._last_turn is not None:
+            meta, events = self._last_turn  # ask again as the crashed run would have
+            seen = meta.get("events")
+            self._driver._events_seen = min(seen, events) if isinstance(seen, int) else events
+            actions = parse_actions(meta["actions"]) if meta["actions"].strip() else []
+            self._driver._continue = any(not isinstance(a, Pause | Answer) for a in actions)
+        for update in self.input.updates():  # what was said before the model starts
+            if update.seq <= after:
+                continue  # heard in the replay
+            if self._final_seen:
+                break
+            self._hear(update)
+            after = update.seq
+        if not self._final_seen:
+            self._spawn(self._pump_input(after))
+        self._spawn(self._pump_results())
+
     def _hear(self, update: InputUpdate) -> None:
+        if self.journal is not None and not self._replaying:
+            self.journal.post_input(update)  # durable in order, before the model's next turn
         if update.kind == "user" and update.final:
             self._final_seen = True
             self._final_index = len(self.items)
@@ -513,7 +616,7 @@ class SpeculativeRun:
                 self._shown.pop(action.id, None)
             if (
                 not self._final_seen
-                and record.state.terminal
+                and self.speculation.state_of(record).terminal
                 and record.speculation is Speculation.SPECULATIVE
                 and self._shown.get(action.id) != record.id
             ):
@@ -572,11 +675,19 @@ class SpeculativeRun:
         Returns:
             What the commit point decided.
         """
+        if self.outcome is not None:  # settled while a crashed run's journal was replayed
+            if [c["id"] for c in plan] != list(self.speculation.final_records())[: len(plan)]:
+                raise SpeculativeError(
+                    "the plan to settle differs from the one the crashed run settled"
+                )
+            return self.outcome
+        if self.journal is not None and not self._replaying:  # durable with the decisions
+            self._journal_turn("commit", [], plan=[dict(c) for c in plan])
         self.commit_at = time.time()
         self.outcome = self.speculation.commit(plan)
         for cid, rid in self.speculation.final_records().items():
             rec = self.ledger.get(rid)
-            if rec.state.terminal and self._shown.get(cid) != rid:
+            if self.speculation.state_of(rec).terminal and self._shown.get(cid) != rid:
                 self._reveal(cid, rec)
         return self.outcome
 
@@ -584,18 +695,21 @@ class SpeculativeRun:
         while True:
             done = await self.executor.next_completion()
             self._processed += 1
-            rec = done.record
-            if self.commit_at is not None:
-                for cid in self.speculation.final_ids(rec.id):
-                    if self._shown.get(cid) != rec.id:
-                        self._reveal(cid, rec, done.error)
-            elif not self._final_seen and rec.speculation is Speculation.SPECULATIVE:
-                for cid in self.speculation.logical_ids(rec.id):
-                    if self._shown.get(cid) != rec.id:
-                        self._reveal(cid, rec, done.error)
-            # between the final input and the commit point results wait (see settle)
+            self._route(done.record, done.error)
             assert self._driver is not None
             self._driver.wake()
+
+    def _route(self, rec: CallRecord, error: BaseException | None) -> None:
+        """Show a finished call's result to the model if it may see it now."""
+        if self.commit_at is not None:
+            for cid in self.speculation.final_ids(rec.id):
+                if self._shown.get(cid) != rec.id:
+                    self._reveal(cid, rec, error)
+        elif not self._final_seen and rec.speculation is Speculation.SPECULATIVE:
+            for cid in self.speculation.logical_ids(rec.id):
+                if self._shown.get(cid) != rec.id:
+                    self._reveal(cid, rec, error)
+        # between the final input and the commit point results wait (see settle)
 
     # -- respond ------------------------------------------------------------------------
     async def respond(self, plan: Sequence[ToolCall]) -> tuple[list[ToolMessage], str]:
@@ -637,6 +751,250 @@ class SpeculativeRun:
                     self.answer_at = time.time()
                     results = [await self.speculation.result(cid) for cid in ids]
                     return results, action.text
+
+    # -- crash and resume ---------------------------------------------------------------
+    @property
+    def resume_stats(self) -> dict[str, int]:
+        """What resuming a crashed run reused (all 0 on a run that did not resume).
+
+        ``replayed_inputs`` (input updates restored from the journal), ``replayed_turns``
+        (model turns replayed instead of asking the model), ``resumed_calls`` (results
+        reused, not run again), ``rerun_calls`` (calls running at the crash run again:
+        safe, idempotent or keyed), ``unknown_outcomes`` (calls answered "outcome
+        unknown").
+        """
+        return {
+            "replayed_inputs": self._replay_counts["inputs"],
+            "replayed_turns": self._replay_counts["turns"],
+            "resumed_calls": self.executor.resumed_calls,
+            "rerun_calls": self.executor.rerun_calls,
+            "unknown_outcomes": self.executor.unknown_outcomes,
+        }
+
+    async def resume(self, graph: Any, config: RunnableConfig) -> bool:
+        """Prepare this run to resume a thread whose interaction crashed.
+
+        Reads the interaction's journal (without claiming the thread), takes over the
+        crashed run's id and puts the input updates it had received back on
+        :attr:`input`, so the app sees them (``run.input.final``, ``run.input.latest``)
+        and pushes only what comes next. Call it before pushing anything, then run
+        ``graph.ainvoke(None, config, context=run)``. Calling it is optional when the app
+        pushes nothing before the graph starts (the graph then restores the updates
+        itself).
+
+        Args:
+            graph: The compiled speculative agent (its checkpointer an
+                :class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer`).
+            config: The thread's config (``{"configurable": {"thread_id": ...}}``).
+
+        Returns:
+            Whether there is an interaction to resume (``False``: the thread is finished,
+            new, or not journaled; run it as usual).
+
+        Raises:
+            JournalCorruptError: If the journal is damaged.
+            InputUpdateError: If updates were pushed to :attr:`input` already.
+        """
+        saver = getattr(graph, "checkpointer", None)
+        if not isinstance(saver, InterruptAwareCheckpointer):
+            return False
+        snapshot = await graph.aget_state(config)
+        if not snapshot.next:
+            return False
+        where = _journal_location(
+            snapshot.values or {},
+            str(((config.get("configurable") or {}).get("thread_id")) or ""),
+            snapshot.config,
+            {t.name: t.id for t in snapshot.tasks},
+        )
+        if where is None:
+            return False
+        journal = saver.journal(**{k: where[k] for k in _LOCATION})
+        records, _ = await journal.read()
+        if not records:
+            return False
+        self._adopt(journal, records, where.get("id"))
+        return True
+
+    async def _attach(self, config: RunnableConfig, state: SpeculativeState, node: str) -> None:
+        """Open the run's journal at its first node (and load a crashed run's records)."""
+        if self._attached:
+            return
+        self._attached = True
+        base = journal_for(config)
+        if base is None:
+            return  # no interrupt-aware checkpointer (or durability="exit"): no journal
+        journal: RunJournal | None = base
+        saved = state.get("run") or {}
+        if node != "listen":  # the journal is the listen task's
+            saver = base.saver
+            if not (isinstance(saver, InterruptAwareCheckpointer) and saved.get("task_id")):
+                return
+            journal = saver.journal(**{k: str(saved[k]) for k in _LOCATION})
+        assert journal is not None
+        state_of_journal = await journal.open()
+        self.journal = journal
+        self.executor.journal = journal
+        if state_of_journal.resuming:
+            records, _ = await journal.read()
+            self._adopt(journal, records, saved.get("id"))
+
+    def _adopt(self, journal: RunJournal, records: list[JournalRecord], run_id: Any) -> None:
+        """Take over a crashed run: its id, its clock, its inputs, its records to replay."""
+        updates: list[InputRecord] = []
+        for rec in records:
+            try:
+                if rec.type == "input":
+                    update = InputRecord.from_dict(rec.data)
+                    if not updates or update.seq > updates[-1].seq:
+                        updates.append(update)
+                elif rec.type == "turn":
+                    meta = _turn_meta(rec)
+                    run_id = run_id or meta["run"]
+                    self.t0 = min(self.t0, float(meta["t0"]))
+            except (SpeculativeError, KeyError, TypeError, ValueError) as exc:
+                raise JournalCorruptError(
+                    f"{journal.where}, journal record {rec.seq} ({rec.type}): {exc}"
+                ) from exc
+        if isinstance(run_id, str) and run_id:
+            self.id = run_id
+        if updates:
+            self.t0 = min(self.t0, updates[0].at)
+        self.input.restore(updates)
+        self._records = list(records)
+        self._resumed = True
+
+    def _replay(self, records: Sequence[JournalRecord]) -> int:
+        """Rebuild the crashed run from its journal, in record order; return the last input seq.
+
+        Inputs are heard again, the model's journaled turns are applied again (their calls
+        go to the executor, which reuses saved results and never runs an unsafe call twice
+        or before the commit point), the commit point is settled again at its place, and
+        results are shown where the crashed run showed them. Turns after the commit point
+        are queued for :meth:`respond`.
+        """
+        finished_at: dict[str, int] = {}
+        started_at: dict[str, float] = {}
+        for rec in records:
+            if rec.type == "call_finished" and isinstance(rec.data.get("id"), str):
+                finished_at.setdefault(rec.data["id"], rec.seq)
+            elif rec.type == "call_started" and isinstance(rec.data.get("call"), dict):
+                started_at.setdefault(str(rec.data["call"].get("id")), rec.at)
+        self._journal_started = {k: v for k, v in started_at.items() if k in finished_at}
+        position = 0
+
+        def finished_by(record: CallRecord) -> bool:
+            at = finished_at.get(record.id)
+            return at is None or at <= position
+
+        last_input = 0
+        where = self.journal.where if self.journal is not None else "journal"
+        self._replaying = True
+        try:
+            with self.speculation.replaying(finished_by):
+                for rec in records:
+                    position = rec.seq
+                    try:
+                        if rec.type == "input":
+                            update = InputRecord.from_dict(rec.data)
+                            if update.seq > last_input and not self._final_seen:
+                                self._hear(update)
+                                self._replay_counts["inputs"] += 1
+                            last_input = max(last_input, update.seq)
+                        elif rec.type == "turn":
+                            self._replay_turn(_turn_meta(rec), rec)
+                        elif rec.type == "call_finished" and rec.data["id"] in self.ledger:
+                            done = self.ledger.get(rec.data["id"])
+                            if done.state.terminal:
+                                self._route(done, None)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        raise JournalCorruptError(
+                            f"{where}, journal record {rec.seq} ({rec.type}): {exc}"
+                        ) from exc
+        finally:
+            self._replaying = False
+        return last_input
+
+    def _replay_turn(self, meta: dict[str, Any], rec: JournalRecord) -> None:
+        stage = meta["stage"]
+        self._turn_index = max(self._turn_index, _turn_index(rec))
+        self._replay_counts["turns"] += stage != "commit"
+        if stage == "commit":
+            self._journal_commit_at = rec.at
+            plan = [_tool_call(c) for c in meta.get("plan") or ()]
+            self.settle(plan)
+            return
+        actions = parse_actions(meta["actions"]) if meta["actions"].strip() else []
+        self._last_turn = (meta, self._events)
+        if stage == "respond" or self._replayed_plan is not None:
+            self._replay_queue.extend(actions)
+            return
+        for index, action in enumerate(actions):
+            confirmed = self._apply(action, heard_final=bool(meta["heard_final"]))
+            if confirmed is not None:
+                self._replayed_plan = confirmed
+                self._leftover = actions[index + 1 :]
+                return
+
+    def _journal_turn(
+        self, stage: str, actions: Sequence[Action], *, plan: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Journal a completed model turn (or the commit point), in order with its effects."""
+        assert self.journal is not None
+        self._turn_index += 1
+        meta: dict[str, Any] = {
+            "lgs_speculative": 1,
+            "run": self.id,
+            "t0": self.t0,
+            "stage": stage,
+            "heard_final": bool(self._driver.heard_final) if self._driver is not None else False,
+            "events": getattr(self._driver, "_events_seen", None),
+            "actions": render_actions(actions) if actions else "",
+        }
+        if plan is not None:
+            meta["plan"] = plan
+        # deferred: durable with the first record of its effects (a call's start or
+        # result, a commit or abort, an input) or the node's end, before any of them
+        self.journal.defer("turn", TurnRecord(self._turn_index, json.dumps(meta)).to_dict())
+
+    def _rebuild(self, state: SpeculativeState) -> None:
+        """In a node after ``listen``, rebuild the run a crash lost (from its journal)."""
+        if self._driver is not None:
+            return
+        if not self._records:
+            raise SpeculativeError(
+                "this SpeculativeRun did not listen, and the thread holds no journal of the "
+                "interaction to resume from: compile the graph with an "
+                "InterruptAwareCheckpointer (durability 'sync' or 'async') to resume it"
+            )
+        own = (f"input-{self.id}", f"plan-{self.id}")
+        history = [m for m in state["messages"] if not (m.id or "").startswith(own)]
+        self._start(history)
+        plan = _plan_of(state)
+        replayed = self._replayed_plan or []
+        if [(c["id"], c["name"]) for c in replayed] != [(c["id"], c["name"]) for c in plan]:
+            raise SpeculativeError(
+                "the journal of the interaction does not end in the plan the graph state "
+                "holds: it cannot be resumed"
+            )
+
+    def _pointer(self) -> dict[str, Any]:
+        """The run's id and journal location, for the graph state."""
+        out: dict[str, Any] = {"id": self.id}
+        if self.journal is not None:
+            j = self.journal
+            out.update(
+                thread_id=j.thread_id,
+                checkpoint_ns=j.checkpoint_ns,
+                checkpoint_id=j.checkpoint_id,
+                task_id=j.task_id,
+            )
+        return out
+
+    async def _flush(self) -> None:
+        """Make everything journaled so far durable (before the node's writes are saved)."""
+        if self.journal is not None:
+            await self.journal.flush()
 
     def message_id(self, kind: str, name: str = "") -> str:
         """The deterministic id of a message this run adds to the graph state.
@@ -796,13 +1154,71 @@ class _RequestDriver(_Driver):
 _ANSWER_RE = re.compile(r"^\s*(?:\[t=[^\]\n]*\]\s*)?(?:MODEL\s+)?ANSWER(?:\s|$)")
 
 
-def _make_driver(run: SpeculativeRun, history: Sequence[BaseMessage]) -> _Driver:
+def _make_driver(
+    run: SpeculativeRun, history: Sequence[BaseMessage], transcript: Sequence[BaseMessage] = ()
+) -> _Driver:
+    """The model's driver; a new session also reads a replayed ``transcript``."""
     if (
         callable(getattr(run.model, "open_session", None))
         and getattr(run.model, "backend", "interruptible") == "interruptible"
     ):
-        return _SessionDriver(run, history)
+        return _SessionDriver(run, [*history, *transcript])
     return _RequestDriver(run, history)
+
+
+_LOCATION = ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id")
+
+
+def _journal_location(
+    values: dict[str, Any],
+    thread_id: str,
+    checkpoint: RunnableConfig,
+    tasks: dict[str, str],
+) -> dict[str, Any] | None:
+    """Where the journal of a thread's interrupted interaction is stored, if anywhere."""
+    if "listen" in tasks:  # the crash was in listen: its task's journal, on this checkpoint
+        checkpoint_id = (checkpoint.get("configurable") or {}).get("checkpoint_id")
+        if not thread_id or not isinstance(checkpoint_id, str):
+            return None
+        return {
+            "thread_id": thread_id,
+            "checkpoint_ns": "",
+            "checkpoint_id": checkpoint_id,
+            "task_id": tasks["listen"],
+        }
+    saved = values.get("run") or {}
+    if not all(isinstance(saved.get(k), str) for k in _LOCATION):
+        return None
+    return dict(saved)
+
+
+def _turn_meta(rec: JournalRecord) -> dict[str, Any]:
+    """The speculative agent's turn record (JSON in the turn's text), checked."""
+    try:
+        meta = json.loads(TurnRecord.from_dict(rec.data).text)
+    except ValueError as exc:
+        raise SpeculativeError(f"not a speculative agent's turn: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("lgs_speculative") != 1:
+        raise SpeculativeError("not a speculative agent's turn record")
+    if meta.get("stage") not in ("listen", "commit", "respond"):
+        raise SpeculativeError(f"unknown stage {meta.get('stage')!r}")
+    if not isinstance(meta.get("actions"), str) or not isinstance(meta.get("run"), str):
+        raise SpeculativeError("a turn needs its actions and run id")
+    if isinstance(meta.get("t0"), bool) or not isinstance(meta.get("t0"), int | float):
+        raise SpeculativeError("a turn needs the run's clock origin t0")
+    return meta
+
+
+def _turn_index(rec: JournalRecord) -> int:
+    return TurnRecord.from_dict(rec.data).index
+
+
+def _tool_call(data: Any) -> ToolCall:
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise SpeculativeError(f"not a tool call: {data!r:.200}")
+    return ToolCall(
+        name=data["name"], args=dict(data.get("args") or {}), id=data.get("id"), type="tool_call"
+    )
 
 
 def _run_of(runtime: Runtime[Any]) -> SpeculativeRun:
@@ -824,12 +1240,15 @@ def _plan_of(state: SpeculativeState) -> list[ToolCall]:
 
 async def _listen(state: SpeculativeState, runtime: Runtime[Any]) -> dict[str, Any]:
     run = _run_of(runtime)
+    config = get_config()
+    await run._attach(config, state, "listen")
     plan = await run.listen(state["messages"])
+    await run._flush()
     final = run.input.latest
     said: list[AnyMessage] = []
     if final is not None:
         said.append(HumanMessage(final.text, id=run.message_id("input", str(final.seq))))
-    return {"messages": said, "final_plan": [dict(c) for c in plan]}
+    return {"messages": said, "final_plan": [dict(c) for c in plan], "run": run._pointer()}
 
 
 def route_commit(state: SpeculativeState, runtime: Runtime[Any]) -> Literal["commit", "abort"]:
@@ -843,26 +1262,44 @@ def route_commit(state: SpeculativeState, runtime: Runtime[Any]) -> Literal["com
 
 async def _settle(state: SpeculativeState, runtime: Runtime[Any]) -> dict[str, Any]:
     run = _run_of(runtime)
+    config = get_config()
     plan = _plan_of(state)
+    await run._attach(config, state, "commit")
+    run._rebuild(state)
     outcome = run.settle(plan)
+    await run._flush()
     messages: list[AnyMessage] = []
     if plan:
         messages.append(AIMessage(content="", tool_calls=plan, id=run.message_id("plan")))
+    return {"messages": messages, "commit": _outcome_dict(outcome)}
+
+
+def _outcome_dict(outcome: CommitOutcome) -> dict[str, Any]:
     return {
-        "messages": messages,
-        "commit": {
-            "adopted": dict(outcome.adopted),
-            "started": list(outcome.started),
-            "aborted": list(outcome.aborted),
-            "discarded": list(outcome.discarded),
-        },
+        "adopted": dict(outcome.adopted),
+        "started": list(outcome.started),
+        "aborted": list(outcome.aborted),
+        "discarded": list(outcome.discarded),
     }
 
 
 async def _respond(state: SpeculativeState, runtime: Runtime[Any]) -> dict[str, Any]:
     run = _run_of(runtime)
+    config = get_config()
     plan = _plan_of(state)
+    await run._attach(config, state, "respond")
+    run._rebuild(state)
+    if run.outcome is None:  # the journal lost the commit point: settle it again
+        run.settle(plan)
+    if run._resumed and "commit" in state and run.outcome is not None:
+        settled = _outcome_dict(run.outcome)
+        if settled != state["commit"]:
+            raise SpeculativeError(
+                f"the resumed commit point {settled} differs from the one the graph state "
+                f"recorded {state['commit']}: refusing to act on another decision"
+            )
     results, answer = await run.respond(plan)
+    await run._flush()
 
     def as_state(message: ToolMessage) -> ToolMessage:
         return message.model_copy(update={"id": run.message_id("result", message.tool_call_id)})
