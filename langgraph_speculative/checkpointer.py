@@ -227,6 +227,25 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         while len(self._seen) > _SEEN_MAX:
             self._seen.popitem(last=False)
 
+    def _remember_new(self, config: RunnableConfig, checkpoint: Checkpoint) -> None:
+        """Remember that a checkpoint about to be stored has no writes yet.
+
+        Remembered before it is stored, so that a node LangGraph starts while it stores
+        the checkpoint in the background (``durability="async"``) needs no read before
+        its claim (the read-back waits for the checkpoint).
+        """
+        conf = config.get("configurable") or {}
+        self._remember(
+            {
+                "configurable": {
+                    "thread_id": conf.get("thread_id"),
+                    "checkpoint_ns": conf.get("checkpoint_ns") or "",
+                    "checkpoint_id": checkpoint.get("id"),
+                }
+            },
+            (),
+        )
+
     def _loaded(self, tup: CheckpointTuple | None) -> CheckpointTuple | None:
         if tup is not None:
             self._remember(tup.config, tup.pending_writes or ())
@@ -275,9 +294,8 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Delegate to the wrapped saver."""
-        stored = self._saver.put(config, checkpoint, metadata, new_versions)
-        self._remember(stored, ())  # a new checkpoint: nothing is written to it yet
-        return stored
+        self._remember_new(config, checkpoint)
+        return self._saver.put(config, checkpoint, metadata, new_versions)
 
     def put_writes(
         self,
@@ -391,13 +409,12 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Delegate to the wrapped saver."""
-        stored = await self._call(
+        self._remember_new(config, checkpoint)
+        return await self._call(
             "aput",
             lambda: self._saver.put(config, checkpoint, metadata, new_versions),
             lambda: self._saver.aput(config, checkpoint, metadata, new_versions),
         )
-        self._remember(stored, ())  # a new checkpoint: nothing is written to it yet
-        return stored
 
     async def aput_writes(
         self,

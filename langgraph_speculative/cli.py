@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cache.add_arguments(p_plan)
     p_plan.set_defaults(run=plan_cache.run)
     p_rec = bench_sub.add_parser("recovery", help="crash and resume (interrupt-aware checkpointer)")
+    add_latency_arguments(p_rec, estimates=False)
     recovery.add_arguments(p_rec)
     p_rec.set_defaults(run=recovery.run)
 

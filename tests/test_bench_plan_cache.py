@@ -24,7 +24,9 @@ def _req(text: str, domain: str, intent: str, **slots: str) -> LabelledRequest:
 
 PAIRS = [("合肥", "北京"), ("长沙", "上海"), ("广州", "深圳"), ("南京", "杭州"), ("成都", "西安")]
 DISHES = ["糖醋排骨", "红烧肉", "宫保鸡丁", "麻婆豆腐", "鱼香肉丝"]
-TRAIN = [_req(f"{a}到{b}的火车票", "train", "QUERY", startLoc_city=a, endLoc_city=b) for a, b in PAIRS]
+TRAIN = [
+    _req(f"{a}到{b}的火车票", "train", "QUERY", startLoc_city=a, endLoc_city=b) for a, b in PAIRS
+]
 TRAIN += [_req(f"{d}怎么做", "cookbook", "QUERY", dishName=d) for d in DISHES]
 STREAM = [
     _req(f"{b}到{a}的火车票", "train", "QUERY", startLoc_city=b, endLoc_city=a) for a, b in PAIRS
@@ -74,7 +76,9 @@ def test_unknown_system_is_refused() -> None:
 
 
 @pytest.mark.shared_data
-def test_cli_on_smp2019(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_on_smp2019(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "plan.json"
     code = main(
         [

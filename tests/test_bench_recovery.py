@@ -385,3 +385,22 @@ def test_command_line_writes_the_json(tmp_path: Path, capsys: pytest.CaptureFixt
     clean = doc["completed"] == 1 and not doc["duplicate_side_effects"] and not doc["lost_results"]
     assert code == (0 if clean else 1)
     assert "stock" in capsys.readouterr().out
+
+
+def test_reconcile_policy_asks_the_provider(tmp_path: Path) -> None:
+    from langgraph_speculative.ledger import CallLedger
+    from langgraph_speculative.resume import ResolutionKind
+
+    journal = child.Journal(tmp_path / "journal.jsonl")
+    journal.apply_effect({"trial": 1, "call_id": "sent", "tool": "send_email"}, None)
+    hook = child.outcome_hook("reconcile", journal, 1)
+    ledger = CallLedger()
+    sent = ledger.create("sent", "send_email", {"to": "a"}, safe=False)
+    unsent = ledger.create("unsent", "send_email", {"to": "b"}, safe=False)
+    delivered = hook(sent)
+    assert delivered.kind is ResolutionKind.DELIVER and "confirmation" in (delivered.content or "")
+    assert hook(unsent).kind is ResolutionKind.RERUN
+    other_trial = child.outcome_hook("reconcile", journal, 2)
+    assert other_trial(sent).kind is ResolutionKind.RERUN
+    with pytest.raises(ValueError, match="journal"):
+        child.outcome_hook("reconcile")

@@ -30,11 +30,15 @@ DISHES = ["糖醋排骨", "红烧肉", "宫保鸡丁", "麻婆豆腐", "鱼香�
 
 def _examples() -> list[LabelledRequest]:
     out = [
-        LabelledRequest(f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b})
+        LabelledRequest(
+            f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b}
+        )
         for a, b in PAIRS
     ]
     out += [
-        LabelledRequest(f"从{a}去{b}的火车", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b})
+        LabelledRequest(
+            f"从{a}去{b}的火车", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b}
+        )
         for a, b in PAIRS
     ]
     out += [LabelledRequest(f"{d}怎么做", "cookbook", "QUERY", {"dishName": d}) for d in DISHES]
@@ -283,7 +287,7 @@ def test_load_rejects_damaged_settings(cache: PlanCache, tmp_path: Path) -> None
     cache.save(tmp_path / "models")
     settings = tmp_path / "models" / "settings.json"
     settings.write_text("{not json", encoding="utf-8")
-    with pytest.raises(CacheCorruptError, match="settings.json"):
+    with pytest.raises(CacheCorruptError, match=r"settings\.json"):
         PlanCache.load(tmp_path / "models")
     settings.write_text(json.dumps({"format": "other"}), encoding="utf-8")
     with pytest.raises(CacheCorruptError, match="not a saved plan cache"):
@@ -307,5 +311,8 @@ def test_pgvector_back_end_is_one_argument(postgres_dsn: str) -> None:
     )
     cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)
     again = cache.lookup("长沙到上海的火车票")
-    assert again.hit is not None and again.hit.plan.steps[0].inputs == {"from": "长沙", "to": "上海"}
+    assert again.hit is not None and again.hit.plan.steps[0].inputs == {
+        "from": "长沙",
+        "to": "上海",
+    }
     cache.index.close()

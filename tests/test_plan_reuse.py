@@ -87,7 +87,9 @@ PAIRS = [("合肥", "北京"), ("长沙", "上海"), ("广州", "深圳"), ("南
 @pytest.fixture(scope="module")
 def trained() -> PlanCache:
     examples = [
-        LabelledRequest(f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b})
+        LabelledRequest(
+            f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b}
+        )
         for a, b in PAIRS
     ] + [
         LabelledRequest(f"{d}怎么做", "cookbook", "QUERY", {"dishName": d})

@@ -99,7 +99,7 @@ SYSTEMS: tuple[str, ...] = ("stock", "interrupt_aware")
 ToolKind = Literal["read", "keyed", "unkeyed"]
 CallIds = Literal["stable", "fresh"]
 Durability = Literal["sync", "async", "exit"]
-OutcomePolicy = Literal["report", "raise", "rerun"]
+OutcomePolicy = Literal["reconcile", "report", "raise", "rerun"]
 
 TOOL_KINDS: dict[str, tuple[ToolKind, dict[str, type]]] = {
     "get_balance": ("read", {"account": str}),
@@ -661,7 +661,7 @@ class Attempt:
     durability: Durability = "sync"
     call_ids: CallIds = "stable"
     timing: bool = False
-    outcome_policy: OutcomePolicy = "report"
+    outcome_policy: OutcomePolicy = "reconcile"
     wrapper_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -678,24 +678,48 @@ def _message_record(m: BaseMessage) -> dict[str, Any]:
     return out
 
 
-def outcome_hook(policy: OutcomePolicy) -> Callable[[Any], Any]:
+def outcome_hook(
+    policy: OutcomePolicy, journal: Journal | None = None, trial: int | None = None
+) -> Callable[[Any], Any]:
     """The ``on_outcome_unknown`` hook of a policy name.
 
-    ``report`` delivers an "outcome unknown" error result (the wrapper's default),
-    ``raise`` stops the run with ``OutcomeUnknownError``, ``rerun`` runs the call again.
+    ``reconcile`` asks the provider what happened, as an app would (look in the sent
+    folder, query the payment service): it delivers the recorded response of the call's
+    effect when there is one and runs the call again when there is none. ``report``
+    delivers an "outcome unknown" error result (the wrapper's default), ``raise`` stops the
+    run with ``OutcomeUnknownError``, ``rerun`` runs the call again unconditionally.
+
+    Args:
+        policy: The policy name.
+        journal: The trial's journal (the provider's records; ``reconcile`` only).
+        trial: The trial number (``reconcile`` only).
 
     Raises:
-        ValueError: On an unknown policy.
+        ValueError: On an unknown policy, or ``reconcile`` without a journal.
     """
     from langgraph_speculative import resume
 
+    def reconcile(record: Any) -> resume.Resolution:
+        assert journal is not None
+        for entry in journal.records():
+            if (
+                entry.get("event") == "effect"
+                and entry.get("trial") == trial
+                and entry.get("call_id") == record.id
+            ):
+                return resume.Resolution.deliver(str(entry.get("result")))
+        return resume.Resolution.rerun()
+
     hooks: dict[str, Callable[[Any], Any]] = {
+        "reconcile": reconcile,
         "report": resume.report_outcome_unknown,
         "raise": resume.raise_outcome_unknown,
         "rerun": lambda record: resume.Resolution.rerun(),
     }
     if policy not in hooks:
         raise ValueError(f"unknown outcome-unknown policy {policy!r}; choose {sorted(hooks)}")
+    if policy == "reconcile" and journal is None:
+        raise ValueError("the reconcile policy needs the trial's journal")
     return hooks[policy]
 
 
@@ -711,7 +735,8 @@ def _checkpointer_stack(
     timed = TimingSaver(plain) if a.timing else None
     saver: BaseCheckpointSaver[Any] = timed if timed is not None else plain
     if a.system == "interrupt_aware":
-        options = {"on_outcome_unknown": outcome_hook(a.outcome_policy), **a.wrapper_options}
+        hook = outcome_hook(a.outcome_policy, Journal(a.journal), a.trial)
+        options = {"on_outcome_unknown": hook, **a.wrapper_options}
         saver = interrupt_aware_class()(saver, **options)
     elif a.system != "stock":
         raise ValueError(f"unknown system {a.system!r}; choose from {list(SYSTEMS)}")

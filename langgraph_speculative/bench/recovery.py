@@ -156,8 +156,10 @@ class RecoveryConfig:
         workdir: Where databases, journals and outcomes go (kept); a temporary directory
             (deleted) when ``None``.
         outcome_policy: What the wrapper does with a keyless, non-idempotent call that was
-            running at a kill (its ``on_outcome_unknown``): ``report`` an "outcome
-            unknown" error result (its default), ``raise``, or ``rerun`` it.
+            running at a kill (its ``on_outcome_unknown``): ``reconcile`` (the default:
+            ask the provider whether the effect happened; deliver its response if so,
+            run the call if not), ``report`` an "outcome unknown" error result (the
+            wrapper's own default), ``raise``, or ``rerun`` it.
         wrapper_options: More keyword options of ``InterruptAwareCheckpointer``.
         progress_bar: Show a progress bar on stderr.
 
@@ -178,7 +180,7 @@ class RecoveryConfig:
     concurrency: int = 2
     attempt_timeout_s: float = 120.0
     workdir: str | Path | None = None
-    outcome_policy: child.OutcomePolicy = "report"
+    outcome_policy: child.OutcomePolicy = "reconcile"
     wrapper_options: Mapping[str, Any] = field(default_factory=dict)
     progress_bar: bool = True
 
@@ -198,9 +200,10 @@ class RecoveryConfig:
             raise ValueError(f"durability must be sync, async or exit, got {self.durability!r}")
         if self.call_ids not in ("stable", "fresh"):
             raise ValueError(f"call_ids must be stable or fresh, got {self.call_ids!r}")
-        if self.outcome_policy not in ("report", "raise", "rerun"):
+        if self.outcome_policy not in ("reconcile", "report", "raise", "rerun"):
             raise ValueError(
-                f"outcome_policy must be report, raise or rerun, got {self.outcome_policy!r}"
+                "outcome_policy must be reconcile, report, raise or rerun, "
+                f"got {self.outcome_policy!r}"
             )
         if self.max_kills < 1:
             raise ValueError(f"max_kills must be >= 1, got {self.max_kills}")
@@ -976,8 +979,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attempt-timeout", type=float, default=120.0, help="seconds")
     parser.add_argument(
         "--on-outcome-unknown",
-        choices=["report", "raise", "rerun"],
-        default="report",
+        choices=["reconcile", "report", "raise", "rerun"],
+        default="reconcile",
         help="what the wrapper does with a keyless unsafe call running at a kill",
     )
     parser.add_argument(

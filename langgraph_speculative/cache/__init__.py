@@ -79,7 +79,34 @@ _EXPORTS = {
     "run_plan": "plan_runner",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CacheHit",
+    "CacheLookup",
+    "FaissIndex",
+    "IntentClassifier",
+    "IntentInducer",
+    "IntentPrediction",
+    "LLMPlanner",
+    "LabelledRequest",
+    "NgramEmbeddings",
+    "Parameter",
+    "ParameterExtractor",
+    "PgVectorIndex",
+    "Plan",
+    "PlanCache",
+    "PlanDraft",
+    "PlanRun",
+    "PlanStep",
+    "TemplatePlanner",
+    "VectorHit",
+    "VectorIndex",
+    "load_gazetteers",
+    "load_labelled",
+    "local_huggingface_embeddings",
+    "normalise_value",
+    "open_vector_index",
+    "run_plan",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,8 @@ Example:
         VectorHit(key="b", score=0.85, partition=inducer.partition, payload={"induced": "x"}),
     ]
     assert inducer.choose(hits).key == "a"
-    hits.append(VectorHit(key="c", score=0.9, partition=inducer.partition, payload={"induced": "y"}))
+    other = VectorHit(key="c", score=0.9, partition=inducer.partition, payload={"induced": "y"})
+    hits.append(other)
     assert inducer.choose(hits) is None  # two plan shapes above the threshold: no guess
     assert inducer.usable("<dishName>怎么做") and not inducer.usable("<name>。")
     ```

@@ -23,7 +23,8 @@ Example:
     from langgraph_speculative.cache.training_data import LabelledRequest
 
     examples = [
-        LabelledRequest(f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a, "endLoc_city": b})
+        LabelledRequest(f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a,
+                                                                "endLoc_city": b})
         for a, b in [("合肥", "北京"), ("长沙", "上海"), ("广州", "深圳"), ("南京", "杭州")]
     ] + [
         LabelledRequest(f"{d}怎么做", "cookbook", "QUERY", {"dishName": d})
@@ -577,6 +578,11 @@ class PlanCache:
             return miss("unknown intent")
         if self._induced(partition) and self.inducer and not self.inducer.usable(stripped):
             return miss("unknown intent, and too little left after stripping to match by")
+        top = intent.top[0][0] if intent is not None and intent.top else None
+        if self._induced(partition):
+            # No classifier vouches for the request: its top intent must at least agree
+            # with the top intent of the entry it would reuse.
+            hits = [h for h in hits if h.payload.get("top", top) == top]
         if not hits:
             return miss("nothing cached for this intent yet")
         best: VectorHit | None = hits[0]
@@ -645,6 +651,8 @@ class PlanCache:
             )
         if lookup.intent is not None:
             payload["label"] = lookup.intent.label
+            if lookup.intent.top:
+                payload["top"] = lookup.intent.top[0][0]
         return uuid.uuid4().hex, partition, lookup.vector, payload
 
 

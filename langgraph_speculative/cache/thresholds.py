@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from langgraph_speculative.cache.training_data import LabelledRequest
+from langgraph_speculative.errors import RequestError
 
 if TYPE_CHECKING:
     from langgraph_speculative.cache.plan_cache import PlanCache
@@ -106,6 +107,8 @@ def calibrate_thresholds(
         ``{intent label: threshold}`` for every label in ``examples``, plus the pooled
         threshold under ``"*"``.
     """
+    if not examples:
+        raise RequestError("calibrating thresholds needs at least one labelled request")
     if cache.classifier is None:
         return {}
     texts = [e.text for e in examples]

@@ -59,6 +59,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NotRequired, Protocol, runtime_checkable
@@ -187,10 +188,8 @@ class PlannerNode:
         label = None if lookup.intent is None else lookup.intent.label
         plan = await self.planner.aplan(request, lookup.values, label=label)
         template = plan.abstract(lookup.values)
-        try:
+        with contextlib.suppress(RequestError):  # unknown intent, no induction: keep nothing
             await self.cache.astore(lookup, template)
-        except RequestError:
-            pass  # unknown intent and no induction: run the plan, keep nothing
         filled = template.fill(lookup.values)
         return {
             "plan": filled.model_dump(mode="json"),
