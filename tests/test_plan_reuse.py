@@ -209,3 +209,14 @@ async def test_concurrent_runs_share_the_cache(cache: PlanCache) -> None:
     assert [o["messages"][-1].content for o in outs] == [
         f"G1 {a}->{b}; sunny in {b}" for a, b in PAIRS
     ]
+
+
+async def test_the_same_request_asked_twice_keeps_both_answers(cache: PlanCache) -> None:
+    planner = TemplatePlanner({"train.QUERY": TEMPLATE})
+    graph = create_plan_reuse_graph(cache, planner, TOOLS).compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "twice"}}
+    await graph.ainvoke({"messages": [HumanMessage("合肥到北京的火车票")]}, config)
+    out = await graph.ainvoke({"messages": [HumanMessage("合肥到北京的火车票")]}, config)
+    tool_msgs = [m for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert len(tool_msgs) == 6  # three results per turn, none replaced
+    assert len({m.id for m in out["messages"]}) == len(out["messages"])

@@ -108,12 +108,17 @@ class Planner(Protocol):
         ...
 
 
-def _request(messages: Sequence[AnyMessage]) -> str:
-    for message in reversed(messages):
+def _turn(messages: Sequence[AnyMessage]) -> tuple[int, HumanMessage]:
+    """The last user message and its index: the turn being answered."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
         if isinstance(message, HumanMessage):
-            text = message.text if hasattr(message, "text") else str(message.content)
-            return str(text)
+            return index, message
     raise RequestError("the state holds no user (human) message to look up")
+
+
+def _request(messages: Sequence[AnyMessage]) -> str:
+    return str(_turn(messages)[1].text)
 
 
 def _summary(lookup: CacheLookup) -> dict[str, Any]:
@@ -202,7 +207,9 @@ class PlanExecutionNode:
     """Runs the state's plan as a DAG on a :class:`ToolExecutor` (steps in parallel).
 
     Call ids are deterministic (``plan-<digest>:<step id>``, the digest taken from the
-    request and the plan), so a run resumed after a crash re-creates the same calls.
+    user message being answered, its position, and the plan), so a run resumed after a
+    crash re-creates the same calls, a re-sent message replaces its results, and the same
+    request asked again later in the conversation gets calls of its own.
     Compiled with an
     :class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer`, the node
     journals its steps: after a crash, finished steps are not run again (their results
@@ -234,9 +241,9 @@ class PlanExecutionNode:
         if raw is None:
             raise RequestError("execute_plan was reached without a plan in the state")
         plan = Plan.model_validate(raw)
-        digest = hashlib.sha256(
-            (_request(state["messages"]) + "\0" + plan.to_json()).encode("utf-8")
-        ).hexdigest()[:12]
+        index, human = _turn(state["messages"])
+        turn = f"{human.id or human.text}\0{index}\0{plan.to_json()}"
+        digest = hashlib.sha256(turn.encode("utf-8")).hexdigest()[:12]
         try:
             config = get_config()
         except RuntimeError:  # called outside a graph run: nothing to journal
