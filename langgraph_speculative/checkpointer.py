@@ -54,6 +54,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import socket
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -69,7 +73,7 @@ from langgraph.checkpoint.base import (
 )
 
 from langgraph_speculative.errors import CheckpointerError
-from langgraph_speculative.journal import RunJournal
+from langgraph_speculative.journal import LEASE_METADATA_KEY, CheckpointView, Lease, RunJournal
 from langgraph_speculative.resume import OutcomeUnknownHook
 
 __all__ = ["InterruptAwareCheckpointer", "journal_for"]
@@ -134,9 +138,19 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
             claim is stale as soon as its process is gone).
         parent_wait: Seconds a node waits for LangGraph to store the checkpoint its
             journal hangs on (``durability="async"`` stores it in the background).
+        claim_window: Seconds within which the tasks of a checkpoint this wrapper stored
+            write their first journal records (else they read back once); a run that
+            loaded the checkpoint may take over a task its live creator never started
+            only after this (:mod:`langgraph_speculative.journal`).
+
+    Every checkpoint stored through the wrapper carries a creator lease in its metadata
+    (key :data:`~langgraph_speculative.journal.LEASE_METADATA_KEY`: this wrapper's
+    :attr:`owner`, host, pid, time), so the journals of its tasks own them without a
+    claim; the key is stripped from every metadata the wrapper returns.
 
     Raises:
-        CheckpointerError: If ``saver`` is not a ``BaseCheckpointSaver``.
+        CheckpointerError: If ``saver`` is not a ``BaseCheckpointSaver``, or a number is
+            out of range.
 
     Example:
         ```python
@@ -169,6 +183,7 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         on_outcome_unknown: OutcomeUnknownHook | None = None,
         lease_ttl: float = 120.0,
         parent_wait: float = 5.0,
+        claim_window: float = 4.0,
     ) -> None:
         if not isinstance(saver, BaseCheckpointSaver):
             raise CheckpointerError(
@@ -176,9 +191,10 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
             )
         if isinstance(saver, InterruptAwareCheckpointer):
             raise CheckpointerError("the saver is already an InterruptAwareCheckpointer")
-        if not lease_ttl > 0 or not parent_wait >= 0:
+        if not lease_ttl > 0 or not parent_wait >= 0 or not claim_window > 0:
             raise CheckpointerError(
-                f"lease_ttl must be > 0 and parent_wait >= 0, got {lease_ttl}, {parent_wait}"
+                "lease_ttl and claim_window must be > 0 and parent_wait >= 0, got "
+                f"lease_ttl={lease_ttl}, parent_wait={parent_wait}, claim_window={claim_window}"
             )
         super().__init__(serde=saver.serde)
         self.serde = saver.serde  # the very same serializer (no extra wrapping)
@@ -186,10 +202,12 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         self.on_outcome_unknown = on_outcome_unknown
         self.lease_ttl = lease_ttl
         self.parent_wait = parent_wait
+        self.claim_window = claim_window
+        self.owner = uuid.uuid4().hex
+        """Id of this wrapper in the creator leases of the checkpoints it stores."""
         self._thread_only: set[str] = set()  # async methods the saver only has in sync
-        # pending writes of checkpoints this wrapper just stored or loaded, for the first
-        # journal opened on each (a journal reads back after claiming anyway)
-        self._seen: OrderedDict[_Key, list[tuple[str, str, Any]]] = OrderedDict()
+        # checkpoints this wrapper just stored or loaded, for the journals opened on them
+        self._seen: OrderedDict[_Key, CheckpointView] = OrderedDict()
 
     @property
     def saver(self) -> BaseCheckpointSaver[Any]:
@@ -216,54 +234,86 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
             on_outcome_unknown=self.on_outcome_unknown,
             lease_ttl=self.lease_ttl,
             parent_wait=self.parent_wait,
+            claim_window=self.claim_window,
         )
 
-    def _remember(self, config: RunnableConfig | None, writes: Sequence[Any]) -> None:
-        key = _key_of(config)
+    # -- what the wrapper remembers of checkpoints -----------------------------------
+    def _remember(self, key: _Key | None, view: CheckpointView) -> None:
         if key is None:
             return
-        self._seen[key] = [(w[0], w[1], w[2]) for w in writes]
+        self._seen[key] = view
         self._seen.move_to_end(key)
         while len(self._seen) > _SEEN_MAX:
             self._seen.popitem(last=False)
 
-    def _remember_new(self, config: RunnableConfig, checkpoint: Checkpoint) -> None:
-        """Remember that a checkpoint about to be stored has no writes yet.
+    def _stamp(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata
+    ) -> tuple[CheckpointMetadata, CheckpointView]:
+        """Carry the creator lease in ``metadata``; remember the checkpoint as new.
 
         Remembered before it is stored, so that a node LangGraph starts while it stores
-        the checkpoint in the background (``durability="async"``) needs no read before
-        its claim (the read-back waits for the checkpoint).
+        the checkpoint in the background (``durability="async"``) waits for the put
+        instead of reading.
         """
+        lease = Lease(0, self.owner, socket.gethostname(), os.getpid(), time.time(), self.lease_ttl)
+        stamped: dict[str, Any] = {**metadata, LEASE_METADATA_KEY: lease.to_dict()}
+        view = CheckpointView([], stamped[LEASE_METADATA_KEY], lease.at, created=True, stored=False)
         conf = config.get("configurable") or {}
-        self._remember(
+        key = _key_of(
             {
                 "configurable": {
                     "thread_id": conf.get("thread_id"),
                     "checkpoint_ns": conf.get("checkpoint_ns") or "",
                     "checkpoint_id": checkpoint.get("id"),
                 }
-            },
-            (),
+            }
         )
+        self._remember(key, view)
+        if key is not None:
+            view.register(self.owner, *key)
+        return stamped, view  # type: ignore[return-value]
+
+    def _strip(self, tup: CheckpointTuple | None) -> CheckpointTuple | None:
+        if tup is None or not isinstance(tup.metadata, Mapping):
+            return tup
+        if LEASE_METADATA_KEY not in tup.metadata:
+            return tup
+        metadata = {k: v for k, v in tup.metadata.items() if k != LEASE_METADATA_KEY}
+        return tup._replace(metadata=metadata)  # type: ignore[arg-type]
 
     def _loaded(self, tup: CheckpointTuple | None) -> CheckpointTuple | None:
+        """Remember what a load saw (for the journals of its tasks), then strip it."""
         if tup is not None:
-            self._remember(tup.config, tup.pending_writes or ())
-        return tup
+            carried = (tup.metadata or {}).get(LEASE_METADATA_KEY)
+            writes = [(w[0], w[1], w[2]) for w in (tup.pending_writes or ())]
+            self._remember(_key_of(tup.config), CheckpointView(writes, carried, time.time()))
+        return self._strip(tup)
 
     def _forget(self, thread_id: str) -> None:
         for key in [k for k in self._seen if k[0] == str(thread_id)]:
             del self._seen[key]
 
-    def _take_pending_writes(self, config: RunnableConfig) -> list[tuple[str, str, Any]] | None:
-        """The pending writes of a checkpoint as last stored or loaded here (taken once).
+    def _take_view(self, config: RunnableConfig, task_id: str) -> CheckpointView | None:
+        """What this wrapper last stored or loaded of a checkpoint, once per task.
 
-        ``None`` when this wrapper has not seen the checkpoint. The view may be stale if
-        another process writes to the same checkpoint: the journal decides its lease on
-        a read-back after claiming, and on a lost claim reads afresh.
+        ``None`` when it has not seen the checkpoint, or a journal of ``task_id`` already
+        used the view (a retried task reads afresh). A loaded view may be stale if
+        another process writes meanwhile: a journal decides a claim on a read-back.
         """
         key = _key_of(config)
-        return self._seen.pop(key, None) if key is not None else None
+        view = self._seen.get(key) if key is not None else None
+        if view is None or task_id in view.opened:
+            return None
+        view.opened.add(task_id)
+        return view
+
+    async def _aget_raw(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The wrapped saver's tuple, metadata as stored (for journals)."""
+        return await self._call(
+            "aget_tuple",
+            lambda: self._saver.get_tuple(config),
+            lambda: self._saver.aget_tuple(config),
+        )
 
     # -- sync delegation -------------------------------------------------------------
     @property
@@ -284,7 +334,8 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         """Delegate to the wrapped saver."""
-        return self._saver.list(config, filter=filter, before=before, limit=limit)
+        for tup in self._saver.list(config, filter=filter, before=before, limit=limit):
+            yield self._strip(tup)  # type: ignore[misc]
 
     def put(
         self,
@@ -293,9 +344,11 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Delegate to the wrapped saver."""
-        self._remember_new(config, checkpoint)
-        return self._saver.put(config, checkpoint, metadata, new_versions)
+        """Delegate to the wrapped saver, the creator lease added to ``metadata``."""
+        stamped, view = self._stamp(config, checkpoint, metadata)
+        stored = self._saver.put(config, checkpoint, stamped, new_versions)
+        view.stored = True
+        return stored
 
     def put_writes(
         self,
@@ -341,12 +394,15 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         inner = self._saver.with_allowlist(extra_allowlist)
         if inner is self._saver:
             return self
-        return InterruptAwareCheckpointer(
+        clone = InterruptAwareCheckpointer(
             inner,
             on_outcome_unknown=self.on_outcome_unknown,
             lease_ttl=self.lease_ttl,
             parent_wait=self.parent_wait,
+            claim_window=self.claim_window,
         )
+        clone.owner = self.owner  # the same run, whichever of the two stores
+        return clone
 
     # -- async delegation ------------------------------------------------------------
     async def _call(self, name: str, sync: Callable[[], _T], run: Callable[[], Any]) -> _T:
@@ -391,15 +447,15 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
                     raise
                 self._thread_only.add("alist")
             else:
-                yield first
+                yield self._strip(first)  # type: ignore[misc]
                 async for item in items:
-                    yield item
+                    yield self._strip(item)  # type: ignore[misc]
                 return
         found = await asyncio.to_thread(
             lambda: [*self._saver.list(config, filter=filter, before=before, limit=limit)]
         )
         for item in found:
-            yield item
+            yield self._strip(item)  # type: ignore[misc]
 
     async def aput(
         self,
@@ -408,13 +464,15 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Delegate to the wrapped saver."""
-        self._remember_new(config, checkpoint)
-        return await self._call(
+        """Delegate to the wrapped saver, the creator lease added to ``metadata``."""
+        stamped, view = self._stamp(config, checkpoint, metadata)
+        stored: RunnableConfig = await self._call(
             "aput",
-            lambda: self._saver.put(config, checkpoint, metadata, new_versions),
-            lambda: self._saver.aput(config, checkpoint, metadata, new_versions),
+            lambda: self._saver.put(config, checkpoint, stamped, new_versions),
+            lambda: self._saver.aput(config, checkpoint, stamped, new_versions),
         )
+        view.stored = True
+        return stored
 
     async def aput_writes(
         self,

@@ -204,9 +204,8 @@ class ToolExecutor:
         self._releasing = False
         self._unfinished = 0
         self._closed = False
-        if journal is not None and journal.state is None:
-            raise SpeculativeError("open the run journal (await journal.open()) first")
-        self.journal = journal
+        self.journal: RunJournal | None = None
+        self.attach_journal(journal)
         self.defer_idempotent_results = defer_idempotent_results
         self.resumed_calls = 0
         self.rerun_calls = 0
@@ -238,6 +237,50 @@ class ToolExecutor:
     def in_flight(self) -> int:
         """Number of calls submitted and not finished."""
         return self._unfinished
+
+    def attach_journal(self, journal: RunJournal | None) -> None:
+        """Journal this executor's calls and results from now on (``None`` detaches).
+
+        The same as passing ``journal=`` to the constructor, for executors built before
+        the node run opened its journal. Calls submitted before stay unjournaled; a
+        detached executor stops recording (e.g. the cancellations of a closing run).
+
+        Args:
+            journal: An opened :class:`~langgraph_speculative.journal.RunJournal`, or
+                ``None``.
+
+        Raises:
+            SpeculativeError: If ``journal`` is not opened.
+
+        Example:
+            ```python
+            import asyncio
+            from langgraph.checkpoint.base import empty_checkpoint
+            from langgraph.checkpoint.memory import InMemorySaver
+            from langgraph_speculative.executor import ToolExecutor
+            from langgraph_speculative.journal import RunJournal
+
+            saver = InMemorySaver()
+            root = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+            ck = saver.put(root, empty_checkpoint(), {}, {})["configurable"]["checkpoint_id"]
+
+            async def main() -> None:
+                journal = RunJournal(
+                    saver, thread_id="t", checkpoint_ns="", checkpoint_id=ck, task_id="k"
+                )
+                executor = ToolExecutor([])
+                await journal.open()
+                executor.attach_journal(journal)
+                assert executor.journal is journal
+                executor.attach_journal(None)
+                await journal.close()
+
+            asyncio.run(main())
+            ```
+        """
+        if journal is not None and journal.state is None:
+            raise SpeculativeError("open the run journal (await journal.open()) first")
+        self.journal = journal
 
     # -- submitting ------------------------------------------------------------------
     def submit(

@@ -21,12 +21,26 @@ records are never overwritten. The value is a plain dict (any serializer stores 
      "data": {...}}
 
 Types: ``call_started``, ``call_finished``, ``speculation``, ``turn``, ``input``,
-``delivered``, ``release``. Leases (which run owns the task) are written the same way on
-:data:`LEASE_CHANNEL` under ``lgs-lease:<task id>:<epoch, 6 digits>``: the first claim of
-an epoch wins, and the loser gets
-:class:`~langgraph_speculative.errors.ConcurrentResumeError`. A damaged or foreign record
-raises :class:`~langgraph_speculative.errors.JournalCorruptError` naming the thread, the
-task and the record.
+``delivered``, ``start``, ``release``. A damaged or foreign record raises
+:class:`~langgraph_speculative.errors.JournalCorruptError` naming the thread, the task and
+the record.
+
+Leases (which run owns a task). The process that *stored* a checkpoint owns its tasks
+without writing anything: the wrapping checkpointer carries a creator lease (epoch 0:
+owner, host, pid, time) in the checkpoint's metadata under :data:`LEASE_METADATA_KEY`
+(and strips it from every metadata it returns), and the creator's journal records are
+its heartbeat. Its first records must be durable within ``claim_window / 2`` seconds of
+the checkpoint (a ``start`` record is posted after ``claim_window / 4`` if nothing else
+was written); a creator slower than that reads back once to check that nobody took
+over. Any other run (a resume: the checkpoint was *loaded*) claims the task: a claim on
+:data:`LEASE_CHANNEL` under ``lgs-lease:<task id>:<epoch, 6 digits>`` (the first claim of
+an epoch wins), then a read-back; the loser gets
+:class:`~langgraph_speculative.errors.ConcurrentResumeError`, and a claim that turns out
+to be premature is voided (``lgs-lease:<task id>:<epoch>v``). A lease is stale when its
+run released the task, its process is gone (same host), its last record is older than
+its ``ttl`` (another host), or, for a creator that never started the task (its run
+ended before it, e.g. ``interrupt_before``), ``claim_window`` seconds after it stored the
+checkpoint.
 
 Nodes get their journal with
 :func:`~langgraph_speculative.checkpointer.journal_for`; this module is the format and the
@@ -70,8 +84,10 @@ import os
 import socket
 import time
 import uuid
+import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import ToolMessage, message_to_dict, messages_from_dict
@@ -96,8 +112,10 @@ __all__ = [
     "JOURNAL_CHANNEL",
     "JOURNAL_TASK_PREFIX",
     "LEASE_CHANNEL",
+    "LEASE_METADATA_KEY",
     "LEASE_TASK_PREFIX",
     "RECORD_TYPES",
+    "CheckpointView",
     "JournalRecord",
     "JournalStats",
     "Lease",
@@ -114,6 +132,9 @@ JOURNAL_CHANNEL = "lgs:journal"
 LEASE_CHANNEL = "lgs:lease"
 """The channel lease claims are written on."""
 
+LEASE_METADATA_KEY = "lgs:lease"
+"""The checkpoint metadata key of the creator lease (stripped by the wrapping checkpointer)."""
+
 JOURNAL_TASK_PREFIX = "lgs-journal:"
 """Prefix of the synthetic task ids of journal records."""
 
@@ -121,13 +142,29 @@ LEASE_TASK_PREFIX = "lgs-lease:"
 """Prefix of the synthetic task ids of lease claims."""
 
 RECORD_TYPES = frozenset(
-    {"call_started", "call_finished", "speculation", "turn", "input", "delivered", "release"}
+    {
+        "call_started",
+        "call_finished",
+        "speculation",
+        "turn",
+        "input",
+        "delivered",
+        "start",
+        "release",
+    }
 )
 """Every record type the journal writes."""
 
 _RECORD_KEYS = frozenset({"lgs", "seq", "type", "owner", "at", "data"})
 _LEASE_KEYS = frozenset({"lgs", "epoch", "owner", "host", "pid", "at", "ttl"})
-_LIVE_OWNERS: set[str] = set()  # journals of this process that are open (for same-pid leases)
+_VOID_KEYS = frozenset({"lgs", "void", "owner"})
+# journals of this process that are open, by (owner, task id), for same-pid leases
+_LIVE: Counter[tuple[str, str]] = Counter()
+# checkpoints stored by wrappers of this process, by (owner, thread, namespace, id), while
+# their wrapper remembers them (for same-pid creator leases whose task has not started)
+_CREATED: weakref.WeakValueDictionary[tuple[str, str, str, str], CheckpointView] = (
+    weakref.WeakValueDictionary()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +228,8 @@ class Lease:
     """A claim of a task by one run: who may write its journal.
 
     Attributes:
-        epoch: 1 for the first run of the task, +1 for each takeover.
+        epoch: 0 for the creator lease carried in checkpoint metadata, then 1 for the
+            first claim of the task, +1 for each takeover.
         owner: Id of the claiming run.
         host: Host name of the claiming process.
         pid: Process id of the claiming process.
@@ -230,9 +268,11 @@ class Lease:
         if value["lgs"] != FORMAT_VERSION:
             raise SpeculativeError(f"lease format version {value['lgs']!r} is not supported")
         epoch, pid = value["epoch"], value["pid"]
-        for name, number in (("epoch", epoch), ("pid", pid)):
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                raise SpeculativeError(f"lease {name} must be an integer >= 1, got {number!r}")
+        for name, number, least in (("epoch", epoch, 0), ("pid", pid, 1)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < least:
+                raise SpeculativeError(
+                    f"lease {name} must be an integer >= {least}, got {number!r}"
+                )
         if not isinstance(value["owner"], str) or not isinstance(value["host"], str):
             raise SpeculativeError("lease owner and host must be strings")
         for name in ("at", "ttl"):
@@ -256,6 +296,31 @@ class JournalStats:
     reads: int = 0
     write_s: float = 0.0
     read_s: float = 0.0
+
+
+@dataclass(slots=True, weakref_slot=True)
+class CheckpointView:
+    """What a wrapping checkpointer knows of a checkpoint without reading it again.
+
+    Attributes:
+        writes: The checkpoint's pending writes ``(task id, channel, value)`` as seen.
+        carried: The raw creator lease of its metadata (:data:`LEASE_METADATA_KEY`).
+        seen_at: When they were seen (``time.time()``).
+        created: Whether this process stored the checkpoint (then ``writes`` is empty).
+        stored: Whether the store has it (``False`` while a background put runs).
+        opened: Tasks whose journal already used this view (each may use it once).
+    """
+
+    writes: list[tuple[str, str, Any]]
+    carried: Any
+    seen_at: float
+    created: bool = False
+    stored: bool = True
+    opened: set[str] = field(default_factory=set)
+
+    def register(self, owner: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> None:
+        """Make a checkpoint this process stored known to its other journals."""
+        _CREATED[(owner, thread_id, checkpoint_ns, checkpoint_id)] = self
 
 
 def _pid_alive(pid: int) -> bool:
@@ -294,10 +359,14 @@ class RunJournal:
         lease_ttl: Seconds after its last record when another host's lease is stale.
         parent_wait: Seconds to wait for the parent checkpoint to be stored (LangGraph
             stores it in the background with ``durability="async"``).
+        claim_window: Seconds after storing a checkpoint within which its creator's
+            first records are due (see the module docs); until then a run that loaded
+            the checkpoint may not take a task over from a live creator that has not
+            started it yet.
 
     Raises:
         SpeculativeError: On an empty thread, checkpoint or task id, or a ``lease_ttl``
-            that is not positive.
+            or ``claim_window`` that is not positive.
     """
 
     def __init__(
@@ -311,6 +380,7 @@ class RunJournal:
         on_outcome_unknown: OutcomeUnknownHook | None = None,
         lease_ttl: float = 120.0,
         parent_wait: float = 5.0,
+        claim_window: float = 4.0,
     ) -> None:
         for name, value in (
             ("thread_id", thread_id),
@@ -319,8 +389,11 @@ class RunJournal:
         ):
             if not isinstance(value, str) or not value:
                 raise SpeculativeError(f"a run journal needs a non-empty {name}, got {value!r}")
-        if not lease_ttl > 0:
-            raise SpeculativeError(f"lease_ttl must be > 0 seconds, got {lease_ttl!r}")
+        if not lease_ttl > 0 or not claim_window > 0:
+            raise SpeculativeError(
+                f"lease_ttl and claim_window must be > 0 seconds, got {lease_ttl!r}, "
+                f"{claim_window!r}"
+            )
         self.saver = saver
         self.thread_id = thread_id
         self.checkpoint_ns = checkpoint_ns
@@ -329,9 +402,18 @@ class RunJournal:
         self.on_outcome_unknown = on_outcome_unknown
         self.lease_ttl = float(lease_ttl)
         self.parent_wait = parent_wait
+        self.claim_window = float(claim_window)
         self.owner = uuid.uuid4().hex
         self.state: ResumeState | None = None
+        self.records: list[JournalRecord] = []
+        """The records of earlier runs of the task, in ``seq`` order (set by :meth:`open`)."""
         self.lease: Lease | None = None
+        self._live: tuple[str, str] | None = None  # our entry in _LIVE while open
+        self._top_epoch = 0  # highest claimed epoch (voided ones too) of the last parse
+        self._check_after: float | None = None  # first write after this: read back once
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._parent: CheckpointView | None = None  # a parent being stored in the background
+        self._guards = False  # a record queued guards a side effect (a call about to run)
         self.stats = JournalStats()
         self._seq = 0
         self._queue: list[JournalRecord] = []  # records not yet handed to a write
@@ -358,12 +440,17 @@ class RunJournal:
         return f"{LEASE_TASK_PREFIX}{self.task_id}:{epoch:06d}"
 
     # -- reading -----------------------------------------------------------------------
-    async def _pending_writes(self, *, wait: bool) -> list[tuple[str, str, Any]] | None:
+    async def _fetch(self, *, wait: bool) -> CheckpointView | None:
+        """Read the parent checkpoint afresh (waiting for it to be stored if ``wait``)."""
+        raw = getattr(self.saver, "_aget_raw", None)  # a wrapper: metadata not stripped
         deadline = time.monotonic() + (self.parent_wait if wait else 0.0)
         delay = 0.002
         while True:
             started = time.perf_counter()
-            tup = await self.saver.aget_tuple(self._config)
+            seen_at = time.time()
+            tup = await (
+                raw(self._config) if callable(raw) else self.saver.aget_tuple(self._config)
+            )
             self.stats.reads += 1
             self.stats.read_s += time.perf_counter() - started
             if tup is not None or time.monotonic() >= deadline:
@@ -372,18 +459,43 @@ class RunJournal:
             delay = min(delay * 2, 0.1)
         if tup is None:
             return None
-        return [(w[0], w[1], w[2]) for w in (tup.pending_writes or ())]
+        return CheckpointView(
+            [(w[0], w[1], w[2]) for w in (tup.pending_writes or ())],
+            (tup.metadata or {}).get(LEASE_METADATA_KEY),
+            seen_at,
+        )
 
     async def read(self) -> tuple[list[JournalRecord], list[Lease]]:
         """Read and validate this task's journal records and lease claims.
 
         Returns:
-            Records in ``seq`` order, leases in epoch order.
+            Records in ``seq`` order, leases in epoch order (claims; voided ones left
+            out; the creator lease of the checkpoint's metadata first, if it has one).
 
         Raises:
             JournalCorruptError: A damaged record, or a foreign write on a journal channel.
         """
-        return self._parse(await self._pending_writes(wait=False) or [])
+        view = await self._fetch(wait=False)
+        if view is None:
+            return [], []
+        records, leases = self._parse(view.writes)
+        creator = self._creator(view.carried)
+        return records, ([creator] if creator is not None else []) + leases
+
+    def _creator(self, carried: Any) -> Lease | None:
+        if carried is None:
+            return None
+        try:
+            lease = Lease.from_dict(carried)
+            if lease.epoch != 0:
+                raise SpeculativeError(f"a creator lease has epoch 0, not {lease.epoch}")
+        except SpeculativeError as exc:
+            raise JournalCorruptError(
+                f"{self.where}: the creator lease in the metadata of checkpoint "
+                f"{self.checkpoint_id!r} (key {LEASE_METADATA_KEY!r}) is damaged or "
+                f"foreign: {exc}"
+            ) from exc
+        return lease
 
     def _parse(
         self, writes: Sequence[tuple[str, str, Any]]
@@ -393,6 +505,7 @@ class RunJournal:
         records: dict[int, JournalRecord] = {}
         batches: dict[int, list[JournalRecord]] = {}
         leases: dict[int, Lease] = {}
+        voided: set[int] = set()
         for task_id, channel, value in writes:
             if channel in (JOURNAL_CHANNEL, LEASE_CHANNEL) and not (
                 task_id.startswith((JOURNAL_TASK_PREFIX, LEASE_TASK_PREFIX))
@@ -410,6 +523,18 @@ class RunJournal:
                         f"{self.where}, journal record {batch}: damaged or foreign record: {exc}"
                     ) from exc
                 batches.setdefault(batch, []).append(rec)
+            elif task_id.startswith(my_lease) and task_id.endswith("v"):
+                epoch = self._number(task_id[:-1], my_lease, channel, LEASE_CHANNEL)
+                if not (
+                    isinstance(value, Mapping)
+                    and set(value) == _VOID_KEYS
+                    and value["void"] == epoch
+                    and value["lgs"] == FORMAT_VERSION
+                ):
+                    raise JournalCorruptError(
+                        f"{self.where}, lease {epoch}: damaged or foreign void record"
+                    )
+                voided.add(epoch)
             elif task_id.startswith(my_lease):
                 epoch = self._number(task_id, my_lease, channel, LEASE_CHANNEL)
                 try:
@@ -436,7 +561,9 @@ class RunJournal:
                         f"overlap): damaged or foreign record"
                     )
                 records[rec.seq] = rec
-        return [records[k] for k in sorted(records)], [leases[k] for k in sorted(leases)]
+        kept = [leases[k] for k in sorted(leases) if k not in voided]
+        self._top_epoch = max(max(leases, default=0), max(voided, default=0))
+        return [records[k] for k in sorted(records)], kept
 
     def _number(self, task_id: str, prefix: str, channel: str, expected: str) -> int:
         text = task_id[len(prefix) :]
@@ -465,7 +592,9 @@ class RunJournal:
     async def open(self) -> ResumeState:
         """Read the task's journal, replay it, and claim the task.
 
-        Calling it again returns the same state.
+        Calling it again returns the same state. Through the wrapping checkpointer, a
+        task of a checkpoint this process just stored needs no saver call at all (the
+        checkpoint carries the creator lease; see the module docs).
 
         Returns:
             What earlier runs of the task recorded (empty on a first run).
@@ -477,16 +606,78 @@ class RunJournal:
         """
         if self.state is not None:
             return self.state
-        # the parent's pending writes as the wrapping checkpointer last saw them (it just
-        # stored the checkpoint, or LangGraph just loaded it through it): no read needed
-        take = getattr(self.saver, "_take_pending_writes", None)
-        cached = take(self._config) if callable(take) else None
-        if cached is not None:
-            try:
-                return await self._open(list(cached))
-            except ConcurrentResumeError:
-                pass  # the cached view may be stale: decide on a fresh read
+        take = getattr(self.saver, "_take_view", None)
+        view = take(self._config, self.task_id) if callable(take) else None
+        if callable(take) and view is None:
+            # with durability="async" LangGraph may start the task before it hands the
+            # parent checkpoint to the wrapper: give the put a moment to begin
+            deadline = time.monotonic() + min(0.05, self.parent_wait)
+            tries = 0
+            while view is None and time.monotonic() < deadline:
+                await asyncio.sleep(0 if tries < 20 else 0.001)  # a put starts at once
+                tries += 1
+                view = take(self._config, self.task_id)
+        if isinstance(view, CheckpointView):
+            creator = self._creator(view.carried)
+            if (
+                view.created
+                and creator is not None
+                and creator.owner == getattr(self.saver, "owner", None)
+                and time.time() < creator.at + self.claim_window / 2
+            ):
+                self._parent = view  # the first write waits until it is stored
+                return self._open_created(creator)
+            if not view.created:
+                try:
+                    return await self._open(view)
+                except ConcurrentResumeError:
+                    pass  # the view may be stale: decide on a fresh read
         return await self._open(None)
+
+    def _adopt(self, now: float) -> bool:
+        """Take a task of a checkpoint this process stored whose view was not at hand."""
+        owner = getattr(self.saver, "owner", None)
+        key = (str(owner), self.thread_id, self.checkpoint_ns, self.checkpoint_id)
+        fresh = _CREATED.get(key)
+        if fresh is None or self.task_id in fresh.opened or not fresh.stored:
+            return False
+        if not now < fresh.seen_at + self.claim_window / 2:
+            return False
+        fresh.opened.add(self.task_id)
+        return True
+
+    async def _stored(self, view: CheckpointView) -> bool:
+        """Wait (up to ``parent_wait``) until a checkpoint stored in the background is in."""
+        deadline = time.monotonic() + self.parent_wait
+        while not view.stored and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        return view.stored
+
+    def _open_created(self, creator: Lease) -> ResumeState:
+        """Own a task of a checkpoint this process just stored: nobody else can have it."""
+        self.owner = creator.owner  # records by the creator are its lease's heartbeat
+        self.lease = creator
+        self._check_after = creator.at + self.claim_window / 2
+        self._keepalive = asyncio.get_running_loop().call_later(
+            self.claim_window / 4, self._heartbeat
+        )
+        return self._opened([])
+
+    def _opened(self, records: list[JournalRecord]) -> ResumeState:
+        state = self._replay(records)
+        self.records = records
+        self._seq = records[-1].seq if records else 0
+        self.state = state
+        self._live = (self.owner, self.task_id)
+        _LIVE[self._live] += 1
+        return state
+
+    def _heartbeat(self) -> None:
+        """Make the creator's run visible if it has written nothing yet."""
+        self._keepalive = None
+        if self.state is not None and self._live is not None and self._tail is None:
+            with contextlib.suppress(SpeculativeError):
+                self.post("start", {})
 
     def _missing_parent(self) -> CheckpointerError:
         return CheckpointerError(
@@ -495,28 +686,47 @@ class RunJournal:
             "so a journal hung on it could never be read back"
         )
 
-    async def _open(self, writes: list[tuple[str, str, Any]] | None) -> ResumeState:
-        if writes is None:
-            writes = await self._pending_writes(wait=True)
-            if writes is None:
+    def _holder(
+        self, view: CheckpointView
+    ) -> tuple[list[JournalRecord], list[Lease], Lease | None]:
+        records, leases = self._parse(view.writes)
+        current = leases[-1] if leases else self._creator(view.carried)
+        return records, leases, current
+
+    def _held(self, lease: Lease, *, took: bool = False) -> ConcurrentResumeError:
+        verb = "another run took it over" if took else "another run holds it"
+        return ConcurrentResumeError(
+            f"{self.where}: {verb} (owner {lease.owner}, host {lease.host!r}, pid "
+            f"{lease.pid}, claimed at {lease.at:.3f}); only one process may run or resume "
+            "a thread at a time"
+        )
+
+    async def _open(self, view: CheckpointView | None) -> ResumeState:
+        if view is None:
+            view = await self._fetch(wait=True)
+            if view is None:
                 raise self._missing_parent()
-        records, leases = self._parse(writes)
-        current = leases[-1] if leases else None
-        if current is not None and self._alive(current, records):
-            raise ConcurrentResumeError(
-                f"{self.where}: another run holds it (owner {current.owner}, host "
-                f"{current.host!r}, pid {current.pid}, claimed at {current.at:.3f}); "
-                "only one process may run or resume a thread at a time"
-            )
-        epoch = current.epoch + 1 if current is not None else 1
+        records, leases, current = self._holder(view)
+        if (
+            current is not None
+            and current.epoch == 0
+            and current.owner == getattr(self.saver, "owner", None)
+            and not records
+            and not leases
+            and self._adopt(view.seen_at)
+        ):
+            return self._open_created(current)  # stored here after all (and not started)
+        if current is not None and self._alive(current, records, view.seen_at):
+            raise self._held(current)
+        epoch = self._top_epoch + 1
         host, pid = socket.gethostname(), os.getpid()
         lease = Lease(epoch, self.owner, host, pid, time.time(), self.lease_ttl)
         await self._put(self._lease_task(epoch), LEASE_CHANNEL, [lease.to_dict()])
         # read back: the first claim of an epoch wins (and the records are complete now)
-        stored = await self._pending_writes(wait=True)
+        stored = await self._fetch(wait=True)
         if stored is None:
             raise self._missing_parent()
-        records, after = self._parse(stored)
+        records, after = self._parse(stored.writes)
         won = next((x for x in after if x.epoch == epoch), None)
         if won is None or won.owner != self.owner:
             other = f"owner {won.owner}, host {won.host!r}, pid {won.pid}" if won else "unknown"
@@ -526,26 +736,70 @@ class RunJournal:
             )
         newer = [x for x in after if x.epoch > epoch]
         if newer:
-            raise ConcurrentResumeError(
-                f"{self.where}: another run took it over (owner {newer[-1].owner})"
+            raise self._held(newer[-1], took=True)
+        if current is not None and self._alive(current, records, stored.seen_at):
+            # the holder wrote meanwhile (a creator's first records): it keeps the task
+            await self._put(
+                f"{self._lease_task(epoch)}v",
+                LEASE_CHANNEL,
+                [{"lgs": FORMAT_VERSION, "void": epoch, "owner": self.owner}],
             )
-        state = self._replay(records)
-        self._seq = records[-1].seq if records else 0
+            raise self._held(current)
         self.lease = lease
-        self.state = state
-        _LIVE_OWNERS.add(self.owner)
-        return state
+        if current is not None and self._may_still_write(current, records):
+            self._check_after = float("-inf")  # a late creator may write the same seqs
+        return self._opened(records)
 
-    def _alive(self, lease: Lease, records: Sequence[JournalRecord]) -> bool:
+    def _may_still_write(self, lease: Lease, records: Sequence[JournalRecord]) -> bool:
+        """Whether a creator judged never-started could still write its first records."""
+        if lease.epoch != 0 or any(r.owner == lease.owner for r in records):
+            return False
+        if lease.host != socket.gethostname():
+            return True
+        return lease.pid != os.getpid() and _pid_alive(lease.pid)
+
+    def _alive(self, lease: Lease, records: Sequence[JournalRecord], now: float) -> bool:
+        """Whether ``lease`` still holds the task, judged on a view seen at ``now``."""
         mine = [r for r in records if r.owner == lease.owner]
         if any(r.type == "release" for r in mine):
             return False
+        never_started = lease.epoch == 0 and not mine
         if lease.host == socket.gethostname():
-            if lease.pid == os.getpid():
-                return lease.owner in _LIVE_OWNERS
-            return _pid_alive(lease.pid)
+            if lease.pid == os.getpid():  # this process: known exactly
+                if _LIVE[(lease.owner, self.task_id)] > 0:
+                    return True
+                key = (lease.owner, self.thread_id, self.checkpoint_ns, self.checkpoint_id)
+                fresh = _CREATED.get(key) if never_started else None
+                return (
+                    fresh is not None
+                    and self.task_id not in fresh.opened
+                    and now < lease.at + self.claim_window
+                )
+            if not _pid_alive(lease.pid):
+                return False
+            return not never_started or now < lease.at + self.claim_window
+        if never_started:
+            return now < lease.at + min(self.claim_window, lease.ttl)
         last = max([lease.at, *(r.at for r in mine)])
-        return time.time() < last + lease.ttl
+        return now < last + lease.ttl
+
+    async def _check(self, first: int) -> None:
+        """After a late first write: is the task still ours, and are our records stored?"""
+        view = await self._fetch(wait=False)
+        if view is None:
+            raise self._missing_parent()
+        records, leases = self._parse(view.writes)
+        assert self.lease is not None
+        newer = [x for x in leases if x.epoch > self.lease.epoch]
+        if newer:
+            raise self._held(newer[-1], took=True)
+        theirs = next((r for r in records if r.seq >= first and r.owner != self.owner), None)
+        if theirs is not None:
+            raise ConcurrentResumeError(
+                f"{self.where}: another run (owner {theirs.owner}) wrote journal record "
+                f"{theirs.seq} at the same time; only one process may run or resume a "
+                "thread at a time"
+            )
 
     # -- writing -----------------------------------------------------------------------
     async def _put(self, task_id: str, channel: str, values: Sequence[dict[str, Any]]) -> None:
@@ -562,11 +816,21 @@ class RunJournal:
         finally:
             if self._waiting is asyncio.current_task():
                 self._waiting = None  # records queued from now on need another write
+        if self._parent is not None and self._queue and self._guards:
+            # a record that guards a side effect hangs on the parent: it is durable only
+            # once the parent is (durability="async" stores it in the background); other
+            # records may land first (lost with the parent, they promised nothing)
+            parent, self._parent = self._parent, None
+            if not await self._stored(parent):
+                raise self._missing_parent()
         batch, self._queue = self._queue, []
         if batch:
             await self._put(
                 self._batch_task(batch[0].seq), JOURNAL_CHANNEL, [r.to_dict() for r in batch]
             )
+            check_after, self._check_after = self._check_after, None
+            if check_after is not None and time.time() > check_after:
+                await self._check(batch[0].seq)
 
     def _start_flush(self) -> asyncio.Task[None] | None:
         """The write that makes every queued record durable (started if need be)."""
@@ -625,7 +889,7 @@ class RunJournal:
 
     async def close(self) -> None:
         """End the run normally: release the lease and wait for every record."""
-        if self.state is not None and self.owner in _LIVE_OWNERS:
+        if self.state is not None and self._live is not None:
             self.post("release", {})
             try:
                 await self.flush()
@@ -634,7 +898,14 @@ class RunJournal:
 
     def detach(self) -> None:
         """Stop owning the task without writing (what a crash amounts to)."""
-        _LIVE_OWNERS.discard(self.owner)
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self._live is not None:
+            _LIVE[self._live] -= 1
+            if _LIVE[self._live] <= 0:
+                del _LIVE[self._live]
+            self._live = None
 
     # -- typed records -----------------------------------------------------------------
     async def call_started(
@@ -656,6 +927,7 @@ class RunJournal:
         snapshot["result"] = None
         data = {"call": snapshot, "request": request, "alias_of": alias_of}
         if durable:
+            self._guards = True
             await self.write("call_started", data)
         else:
             self.defer("call_started", data)

@@ -200,6 +200,8 @@ class TurnRecord:
         invalid: Malformed calls (``name``, ``args`` text, ``id``, ``error``).
         trap: Whether the model trapped (waited for a result) at the end.
         seen: Ids of the calls whose results the model had seen when it wrote the turn.
+        meta: Anything else a node needs to replay the turn (JSON-able values; stored
+            only when not empty).
     """
 
     index: int
@@ -208,6 +210,7 @@ class TurnRecord:
     invalid: tuple[dict[str, Any], ...] = ()
     trap: bool = False
     seen: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-serialisable form stored in the journal."""
@@ -218,6 +221,7 @@ class TurnRecord:
             "invalid": [dict(c) for c in self.invalid],
             "trap": self.trap,
             "seen": list(self.seen),
+            **({"meta": dict(self.meta)} if self.meta else {}),
         }
 
     @classmethod
@@ -240,7 +244,10 @@ class TurnRecord:
             seen = data.get("seen", ())
             if isinstance(seen, str) or not all(isinstance(s, str) for s in seen):
                 raise TypeError(f"seen must be a list of call ids, got {seen!r}")
-            return cls(index, text, calls, invalid, trap, tuple(seen))
+            meta = data.get("meta", {})
+            if not isinstance(meta, Mapping) or not all(isinstance(k, str) for k in meta):
+                raise TypeError(f"meta must be a mapping with string keys, got {meta!r}")
+            return cls(index, text, calls, invalid, trap, tuple(seen), dict(meta))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SpeculativeError(f"not a turn record: {exc}") from exc
 

@@ -32,12 +32,15 @@ from langgraph_speculative.journal import (
     JOURNAL_CHANNEL,
     JOURNAL_TASK_PREFIX,
     LEASE_CHANNEL,
+    LEASE_METADATA_KEY,
     LEASE_TASK_PREFIX,
+    CheckpointView,
     Lease,
     RunJournal,
 )
 from langgraph_speculative.ledger import CallRecord, CallState
 from langgraph_speculative.nodes import create_async_agent
+from langgraph_speculative.resume import TurnRecord
 from langgraph_speculative.safety import label_tool
 
 ZERO = LatencyModel.zero()
@@ -91,7 +94,13 @@ async def test_a_normal_run_through_the_wrapper_leaves_a_journal() -> None:
     kinds = [w[2]["type"] for w in writes if w[1] == JOURNAL_CHANNEL]
     assert kinds.count("call_started") == 1 and kinds.count("call_finished") == 1
     assert kinds.count("turn") == 2 and kinds[-1] == "release"
-    assert sum(1 for w in writes if w[1] == LEASE_CHANNEL) == 1
+    # the run stored the checkpoint itself: its creator lease rides in the metadata (not
+    # shown to LangGraph), no claim is written
+    assert sum(1 for w in writes if w[1] == LEASE_CHANNEL) == 0
+    raw = [tup.metadata.get(LEASE_METADATA_KEY) for tup in inner.list(config)]
+    assert all(r is not None and r["epoch"] == 0 for r in raw)
+    wrapped = InterruptAwareCheckpointer(inner)
+    assert all(LEASE_METADATA_KEY not in t.metadata for t in wrapped.list(config))
     # the state is exactly what the plain saver gives
     plain = weather_agent(InMemorySaver())
     expected = await plain.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
@@ -538,42 +547,98 @@ async def test_a_batch_with_a_missing_record_is_named() -> None:
         await journal(saver, ck).open()
 
 
-async def test_a_checkpoint_the_wrapper_just_stored_needs_no_read_before_the_claim() -> None:
+async def test_a_checkpoint_the_wrapper_just_stored_needs_no_claim_and_no_read() -> None:
     inner = _CountingSaver()
     saver = InterruptAwareCheckpointer(inner)
     ck = parent(saver)
     j = journal(saver, ck)
-    await j.open()
-    assert inner.reads == 1  # only the read-back of the claim
+    await j.open()  # its creator lease rides in the checkpoint's metadata
+    assert inner.reads == 0 and inner.batches == []
+    assert j.lease is not None and j.lease.epoch == 0 and j.owner == saver.owner
+    await j.turn(TurnRecord(1, text="hi"))
     await j.close()
-    inner.reads = 0
-    # the next run starts from what the read-back saw (the release came later): the
-    # claim and its read-back decide, so one read again
+    assert inner.reads == 0 and inner.batches == [1, 1]  # the turn, the release
+    # the same task again (a retried node): a fresh read, a claim and its read-back
     after = journal(saver, ck)
-    await after.open()
-    assert inner.reads == 1 and after.lease is not None and after.lease.epoch == 2
+    state = await after.open()
+    assert inner.reads == 2 and after.lease is not None and after.lease.epoch == 1
+    assert state.turns[1].text == "hi" and [r.type for r in after.records] == ["turn", "release"]
     await after.close()
     inner.reads = 0
     plain = journal(inner, ck)  # without the wrapper: a read before the claim
     await plain.open()
-    assert inner.reads == 2
+    assert inner.reads == 2 and plain.lease is not None and plain.lease.epoch == 2
     await plain.close()
 
 
-async def test_a_stale_remembered_checkpoint_does_not_weaken_the_lease() -> None:
+async def test_a_live_creator_keeps_a_task_it_has_not_started_for_the_claim_window() -> None:
     inner = InMemorySaver()
-    saver = InterruptAwareCheckpointer(inner)
-    ck = parent(saver)  # remembered as "nothing written yet"
-    other = journal(inner, ck)  # another process claims the task meanwhile
-    await other.open()
-    with pytest.raises(ConcurrentResumeError, match="another run holds it"):
-        await journal(saver, ck).open()
-    await other.close()  # released: the next run takes over with a fresh read
-    saver._remember(config_of(ck), [])  # even from a stale view
-    taker = journal(saver, ck)
+    saver = InterruptAwareCheckpointer(inner, claim_window=0.2)
+    ck = parent(saver)  # stored by "this process": its tasks are its own
+    other = journal(inner, ck, claim_window=0.2)  # another run that loaded it
+    with pytest.raises(ConcurrentResumeError, match=f"another run holds it.*{saver.owner}"):
+        await other.open()
+    await asyncio.sleep(0.25)  # the creator never started the task (its run ended)
+    taker = journal(inner, ck, claim_window=0.2)
     await taker.open()
-    assert taker.lease is not None and taker.lease.epoch == 2
+    assert taker.lease is not None and taker.lease.epoch == 1
+    late = journal(saver, ck, claim_window=0.2)  # the creator, too late: it must read
+    with pytest.raises(ConcurrentResumeError, match="another run holds it"):
+        await late.open()
     await taker.close()
+
+
+async def test_a_late_creator_reads_back_once_and_sees_a_takeover() -> None:
+    inner = _CountingSaver()
+    saver = InterruptAwareCheckpointer(inner, claim_window=0.2)
+    ck = parent(saver)
+    creator = journal(saver, ck, claim_window=0.2)
+    await creator.open()
+    _plant_lease(inner, ck)  # someone took the task over (epoch 1) meanwhile
+    time.sleep(0.15)  # a blocked loop: its first record (even the heartbeat) comes late
+    with pytest.raises(ConcurrentResumeError, match=r"took it over.*someone"):
+        await creator.turn(TurnRecord(1, text="hi"))
+    assert inner.reads == 1
+    creator.detach()
+    # in time, the creator writes without reading
+    ck = parent(saver)
+    quick = journal(saver, ck, claim_window=60.0)
+    await quick.open()
+    await quick.turn(TurnRecord(1, text="hi"))
+    await quick.close()
+    assert inner.reads == 1
+
+
+async def test_a_premature_claim_is_voided_when_the_creator_shows_up() -> None:
+    inner = InMemorySaver()
+    # a checkpoint another host stored a second ago (its creator lease in the metadata)
+    far = Lease(0, "far", "elsewhere", 4242, time.time() - 1.0, 60.0)
+    stored = inner.put(
+        {"configurable": {"thread_id": "t", "checkpoint_ns": ""}},
+        empty_checkpoint(),
+        {LEASE_METADATA_KEY: far.to_dict()},  # type: ignore[typeddict-unknown-key]
+        {},
+    )
+    ck = stored["configurable"]["checkpoint_id"]
+    # its first record, written just after a taker looked
+    record = {"lgs": 1, "seq": 1, "type": "start", "owner": "far", "at": time.time(), "data": {}}
+    inner.put_writes(
+        config_of(ck), [(JOURNAL_CHANNEL, record)], f"{JOURNAL_TASK_PREFIX}k:0000000001"
+    )
+    taker = journal(inner, ck, claim_window=0.2)
+    looked = CheckpointView([], far.to_dict(), time.time())  # saw no record: claims
+    with pytest.raises(ConcurrentResumeError, match=r"another run holds it.*far"):
+        await taker._open(looked)
+    writes = inner.get_tuple(config_of(ck)).pending_writes or []
+    assert sorted(w[0] for w in writes if w[1] == LEASE_CHANNEL) == [
+        f"{LEASE_TASK_PREFIX}k:000001",
+        f"{LEASE_TASK_PREFIX}k:000001v",
+    ]
+    # the voided claim holds nothing; the creator does, until its ttl
+    records, leases = await journal(inner, ck).read()
+    assert [x.owner for x in leases] == ["far"] and records[0].type == "start"
+    with pytest.raises(ConcurrentResumeError, match="far"):
+        await journal(inner, ck).open()
 
 
 async def test_a_safe_result_that_cannot_be_stored_is_not_delivered() -> None:
@@ -595,3 +660,36 @@ async def test_a_safe_result_that_cannot_be_stored_is_not_delivered() -> None:
         await graph.ainvoke({"messages": [HumanMessage("Weather?")]}, config)
     state = await graph.aget_state(config)
     assert not any(isinstance(m, ToolMessage) for m in state.values.get("messages", []))
+
+
+# -- small API: records kept after open, attach_journal, TurnRecord.meta ----------------------
+async def test_turn_meta_round_trips_and_executor_attaches_a_journal() -> None:
+    saver = InMemorySaver()
+    ck = parent(saver)
+    first = journal(saver, ck)
+    await first.open()
+    await first.turn(TurnRecord(1, text="hi", meta={"speculated": ["c1"], "n": 2}))
+    await first.turn(TurnRecord(2, text="bye"))
+    first.detach()
+    again = journal(saver, ck)
+    state = await again.open()
+    assert state.turns[1].meta == {"speculated": ["c1"], "n": 2} and state.turns[2].meta == {}
+    assert "meta" not in TurnRecord(2).to_dict()  # the stored form is unchanged without it
+    assert [(r.seq, r.type) for r in again.records] == [(1, "turn"), (2, "turn")]
+    with pytest.raises(SpeculativeError, match="meta must be a mapping"):
+        TurnRecord.from_dict({"index": 1, "meta": ["x"]})
+    executor = ToolExecutor([get_weather])
+    with pytest.raises(SpeculativeError, match="open the run journal"):
+        executor.attach_journal(journal(saver, ck))
+    executor.attach_journal(again)
+    assert executor.journal is again
+    executor.submit({"name": "get_weather", "args": {"city": "Oslo"}, "id": "c9"})
+    message = await executor.wait("c9")
+    assert message.content == "sunny in Oslo"
+    await again.flush()
+    records, _ = await journal(saver, ck).read()
+    assert [r.type for r in records][-2:] == ["call_started", "call_finished"]
+    executor.attach_journal(None)
+    assert executor.journal is None
+    await executor.aclose()
+    await again.close()

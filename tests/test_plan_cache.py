@@ -80,13 +80,7 @@ def trained() -> PlanCache:
 @pytest.fixture
 def cache(trained: PlanCache) -> PlanCache:
     """A fresh, empty cache sharing the trained models."""
-    return PlanCache(
-        embeddings=trained.embeddings,
-        classifier=trained.classifier,
-        extractor=trained.extractor,
-        thresholds=trained.thresholds,
-        inducer=IntentInducer(),
-    )
+    return trained.empty_copy()
 
 
 def test_miss_then_store_then_hit_with_new_parameters(cache: PlanCache) -> None:
@@ -215,17 +209,13 @@ def test_unknown_intent_without_induction_misses_and_is_not_stored(trained: Plan
 
 
 def test_unknown_intents_are_induced_and_reused(cache: PlanCache) -> None:
-    assert cache.classifier is not None and cache.inducer is not None
-    saved = cache.classifier.min_confidence
-    cache.classifier.min_confidence = 1.0  # every request is of unknown intent
-    try:
-        first = cache.lookup("红烧肉怎么做")
-        assert first.partition == cache.inducer.partition and first.hit is None
-        cache.store(first, DISH_PLAN)
-        again = cache.lookup("糖醋排骨怎么做")
-        train = cache.lookup("合肥到北京的火车票")
-    finally:
-        cache.classifier.min_confidence = saved
+    assert cache.inducer is not None
+    cache.min_confidence = 1.0 + 1e-9  # every request is of unknown intent
+    first = cache.lookup("红烧肉怎么做")
+    assert first.partition == cache.inducer.partition and first.hit is None
+    cache.store(first, DISH_PLAN)
+    again = cache.lookup("糖醋排骨怎么做")
+    train = cache.lookup("合肥到北京的火车票")
     assert again.hit is not None
     assert again.hit.payload["induced"] == IntentInducer.label(DISH_PLAN)
     assert again.hit.plan.steps[0].inputs == {"dish": "糖醋排骨"}
@@ -316,3 +306,23 @@ def test_pgvector_back_end_is_one_argument(postgres_dsn: str) -> None:
         "to": "上海",
     }
     cache.index.close()
+
+
+def test_empty_copy_shares_models_not_entries(cache: PlanCache) -> None:
+    cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)
+    copy = cache.empty_copy()
+    assert copy.classifier is cache.classifier and copy.thresholds == cache.thresholds
+    assert copy.index.count() == 0 and cache.index.count() == 1
+    assert copy.lookup("长沙到上海的火车票").hit is None
+
+
+def test_a_confident_intent_reuses_its_plan_even_when_worded_otherwise(cache: PlanCache) -> None:
+    cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)
+    lookup = cache.lookup("从长沙去上海的火车")
+    assert lookup.intent is not None and lookup.intent.label == "train.QUERY"
+    assert cache.classifier is not None
+    if lookup.intent.confidence >= cache.classifier.min_confidence:
+        assert lookup.threshold == cache.confident_threshold
+    strict = cache.empty_copy()
+    strict.confident_threshold = None
+    assert strict.lookup("从长沙去上海的火车").threshold == strict.threshold_for("train.QUERY")

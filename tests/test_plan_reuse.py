@@ -100,12 +100,7 @@ def trained() -> PlanCache:
 
 @pytest.fixture
 def cache(trained: PlanCache) -> PlanCache:
-    return PlanCache(
-        embeddings=trained.embeddings,
-        classifier=trained.classifier,
-        extractor=trained.extractor,
-        thresholds=trained.thresholds,
-    )
+    return trained.empty_copy()
 
 
 @pytest.fixture(autouse=True)

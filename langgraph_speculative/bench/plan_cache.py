@@ -180,18 +180,7 @@ def _make_cache(system: str, models: _Models, threshold: float) -> PlanCache:
     elif system == "one_intent":
         embeddings, gating, strip = models.stripped_embeddings, False, True
     elif system == "agentreuse":
-        d = models.default  # the default pipeline, as PlanCache.from_examples builds it
-        return PlanCache(
-            embeddings=d.embeddings,
-            index=open_vector_index("faiss", dim=models.stripped_embeddings.dim),
-            classifier=d.classifier,
-            extractor=d.extractor,
-            thresholds=d.thresholds,
-            default_threshold=d.default_threshold,
-            inducer=d.inducer,
-            fill_missing=d.fill_missing,
-            min_confidence=d.min_confidence,
-        )
+        return models.default.empty_copy()  # the default pipeline, as from_examples builds it
     else:
         raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
     return PlanCache(

@@ -174,6 +174,10 @@ class PlanCache:
         min_confidence: Least classifier confidence for a known intent; ``None`` uses the
             classifier's own calibrated threshold. The cache can afford a lower one than a
             classifier alone, since a hit also needs a similar entry in that intent.
+        confident_threshold: The similarity a hit needs when the classifier alone vouches
+            for the intent (confidence at or above its own stand-alone threshold): the
+            intent's plan is then reused from its nearest entry unless the two share
+            almost nothing. ``None``: the intent's calibrated threshold applies always.
 
     Raises:
         ValueError: A component required by the chosen flags is missing, or a threshold
@@ -195,6 +199,7 @@ class PlanCache:
         max_request_chars: int = 2000,
         fill_missing: str | None = None,
         min_confidence: float | None = None,
+        confident_threshold: float | None = 0.05,
     ) -> None:
         if intent_gating and classifier is None:
             raise ValueError("intent_gating needs a classifier")
@@ -211,6 +216,11 @@ class PlanCache:
         self.max_request_chars = max_request_chars
         self.fill_missing = fill_missing
         self.min_confidence = min_confidence
+        self.confident_threshold = (
+            None
+            if confident_threshold is None
+            else _check_threshold("confident_threshold", confident_threshold)
+        )
         self.default_threshold = _check_threshold("default_threshold", default_threshold)
         self.thresholds = {k: _check_threshold(k, v) for k, v in (thresholds or {}).items()}
         self._dim: int | None = index.dim if index is not None else None
@@ -282,6 +292,32 @@ class PlanCache:
         if calibrate:
             cache.calibrate(examples)
         return cache
+
+    def empty_copy(self, index: VectorIndex | None = None) -> PlanCache:
+        """A cache with the same models and settings and no entries.
+
+        Args:
+            index: The new cache's vector back-end (a new in-memory faiss index of the
+                same dimension when omitted).
+
+        Returns:
+            The new, empty cache (models are shared, not copied).
+        """
+        return PlanCache(
+            embeddings=self.embeddings,
+            index=index if index is not None else open_vector_index("faiss", dim=self.index.dim),
+            classifier=self.classifier,
+            extractor=self.extractor,
+            thresholds=self.thresholds,
+            default_threshold=self.default_threshold,
+            intent_gating=self.intent_gating,
+            strip_parameters=self.strip_parameters,
+            inducer=self.inducer,
+            max_request_chars=self.max_request_chars,
+            fill_missing=self.fill_missing,
+            min_confidence=self.min_confidence,
+            confident_threshold=self.confident_threshold,
+        )
 
     # -- lookup -------------------------------------------------------------------------
     def threshold_for(self, partition: str) -> float:
@@ -417,6 +453,7 @@ class PlanCache:
                 "max_request_chars": self.max_request_chars,
                 "fill_missing": self.fill_missing,
                 "min_confidence": self.min_confidence,
+                "confident_threshold": self.confident_threshold,
             }
             with open(tmp / "settings.json", "w", encoding="utf-8") as f:
                 json.dump(settings, f, ensure_ascii=False, indent=1)
@@ -490,6 +527,7 @@ class PlanCache:
                 max_request_chars=settings["max_request_chars"],
                 fill_missing=settings.get("fill_missing"),
                 min_confidence=settings.get("min_confidence"),
+                confident_threshold=settings.get("confident_threshold", 0.05),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CacheCorruptError(f"{path}: bad settings: {exc}") from exc
@@ -549,6 +587,16 @@ class PlanCache:
         norm = float(np.linalg.norm(array))
         return array / norm if norm > 0 else array
 
+    def _vouched(self, intent: IntentPrediction | None, partition: str) -> bool:
+        """Whether the classifier alone vouches for the intent searched (its own threshold)."""
+        return (
+            self.classifier is not None
+            and intent is not None
+            and intent.label is not None
+            and partition == intent.label
+            and intent.confidence >= self.classifier.min_confidence
+        )
+
     def _k(self, partition: str) -> int:
         return self.inducer.k if self._induced(partition) and self.inducer is not None else 1
 
@@ -567,6 +615,8 @@ class PlanCache:
         timings: dict[str, float],
     ) -> CacheLookup:
         threshold = self.threshold_for(partition) if partition else 1.0
+        if self._vouched(intent, partition) and self.confident_threshold is not None:
+            threshold = min(threshold, self.confident_threshold)
 
         def miss(reason: str) -> CacheLookup:
             return CacheLookup(
@@ -623,11 +673,10 @@ class PlanCache:
         intent = lookup.intent
         if (
             self.inducer is not None
-            and self.classifier is not None
             and intent is not None
             and intent.label is not None
             and lookup.partition == intent.label
-            and intent.confidence < self.classifier.min_confidence
+            and not self._vouched(intent, lookup.partition)
         ):
             return self.inducer.partition
         return lookup.partition
