@@ -110,7 +110,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import json
 import re
 import time
 import uuid
@@ -320,7 +319,7 @@ class SpeculativeRun:
         """
         journal, self.journal = self.journal, None
         if journal is not None:
-            self.executor.journal = None  # cancellations of a closing run are not decisions
+            self.executor.attach_journal(None)  # cancellations of a closing run are not decisions
             if crashed:
                 journal.detach()
         for task in self._tasks:
@@ -834,7 +833,7 @@ class SpeculativeRun:
         assert journal is not None
         state_of_journal = await journal.open()
         self.journal = journal
-        self.executor.journal = journal
+        self.executor.attach_journal(journal)
         if state_of_journal.resuming:
             records, _ = await journal.read()
             self._adopt(journal, records, saved.get("id"))
@@ -955,7 +954,7 @@ class SpeculativeRun:
             meta["plan"] = plan
         # deferred: durable with the first record of its effects (a call's start or
         # result, a commit or abort, an input) or the node's end, before any of them
-        self.journal.defer("turn", TurnRecord(self._turn_index, json.dumps(meta)).to_dict())
+        self.journal.defer("turn", TurnRecord(self._turn_index, meta=meta).to_dict())
 
     def _rebuild(self, state: SpeculativeState) -> None:
         """In a node after ``listen``, rebuild the run a crash lost (from its journal)."""
@@ -1195,7 +1194,7 @@ def _journal_location(
 def _turn_meta(rec: JournalRecord) -> dict[str, Any]:
     """The speculative agent's turn record (JSON in the turn's text), checked."""
     try:
-        meta = json.loads(TurnRecord.from_dict(rec.data).text)
+        meta = TurnRecord.from_dict(rec.data).meta
     except ValueError as exc:
         raise SpeculativeError(f"not a speculative agent's turn: {exc}") from exc
     if not isinstance(meta, dict) or meta.get("lgs_speculative") != 1:
