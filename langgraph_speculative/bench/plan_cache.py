@@ -193,6 +193,7 @@ def _make_cache(system: str, models: _Models, threshold: float) -> PlanCache:
         strip_parameters=strip,
         inducer=None,
         fill_missing="",
+        confident_threshold=None,  # the baselines use the fixed --threshold only
     )
 
 
