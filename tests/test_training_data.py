@@ -144,3 +144,16 @@ def test_smp2019_dev_loads(shared_data: Path) -> None:
     train, test = stratified_split(data, test_fraction=0.5, seed=0)
     assert abs(len(test) - len(data) / 2) < 30
     assert {r.label for r in test} <= {r.label for r in train}
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [(42, "string"), ("", "empty"), ("  \n", "empty"), ("x" * 11, "11 characters.*limit_x")],
+)
+def test_check_request_names_what_is_wrong(text: object, match: str) -> None:
+    from langgraph_speculative.cache.training_data import check_request
+    from langgraph_speculative.errors import RequestError
+
+    with pytest.raises(RequestError, match=match):
+        check_request(text, 10, limit_name="limit_x")
+    assert check_request("ok", 10) == "ok"

@@ -76,7 +76,7 @@ from typing import Any, Self
 import numpy as np
 
 from langgraph_speculative.cache._model_files import read_model_dir, write_model_dir
-from langgraph_speculative.cache.training_data import LabelledRequest
+from langgraph_speculative.cache.training_data import LabelledRequest, check_request
 from langgraph_speculative.errors import (
     CacheCorruptError,
     DataFormatError,
@@ -1192,15 +1192,7 @@ class ParameterExtractor:
 
     # -- inference --------------------------------------------------------------------
     def _check_text(self, text: object) -> str:
-        if not isinstance(text, str):
-            raise RequestError(f"the request must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise RequestError("the request is empty or blank")
-        if len(text) > self.max_chars:
-            raise RequestError(
-                f"the request has {len(text)} characters; the limit is {self.max_chars}"
-            )
-        return text
+        return check_request(text, self.max_chars)
 
     def extract(self, text: str, label: str | None = None) -> list[Parameter]:
         """Find the parameters of a request.

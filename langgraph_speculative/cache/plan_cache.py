@@ -20,7 +20,7 @@ request does not have is a miss (``miss_reason`` says which), not a wrong plan.
 Example:
     ```python
     from langgraph_speculative.cache import PlanCache, Plan, PlanStep
-    from langgraph_speculative.cache.training_data import LabelledRequest
+    from langgraph_speculative.cache.training_data import LabelledRequest, check_request
 
     examples = [
         LabelledRequest(f"{a}到{b}的火车票", "train", "QUERY", {"startLoc_city": a,
@@ -68,7 +68,7 @@ from langgraph_speculative.cache.intent import IntentClassifier, IntentPredictio
 from langgraph_speculative.cache.intent_induction import IntentInducer
 from langgraph_speculative.cache.parameters import Parameter, ParameterExtractor
 from langgraph_speculative.cache.plans import Plan
-from langgraph_speculative.cache.training_data import LabelledRequest
+from langgraph_speculative.cache.training_data import LabelledRequest, check_request
 from langgraph_speculative.cache.vector_index import VectorHit, VectorIndex, open_vector_index
 from langgraph_speculative.errors import (
     CacheCorruptError,
@@ -536,15 +536,7 @@ class PlanCache:
     def _analyse(
         self, request: str, timings: dict[str, float]
     ) -> tuple[IntentPrediction | None, tuple[Parameter, ...], str, str]:
-        if not isinstance(request, str):
-            raise RequestError(f"a request must be a string, got {type(request).__name__}")
-        if not request.strip():
-            raise RequestError("the request is empty")
-        if len(request) > self.max_request_chars:
-            raise RequestError(
-                f"the request has {len(request)} characters; the limit is "
-                f"{self.max_request_chars} (max_request_chars)"
-            )
+        check_request(request, self.max_request_chars, limit_name="max_request_chars")
         intent: IntentPrediction | None = None
         partition = ALL_PARTITION
         label: str | None = None

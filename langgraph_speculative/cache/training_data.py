@@ -43,9 +43,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from langgraph_speculative.errors import DataFormatError
+from langgraph_speculative.errors import DataFormatError, RequestError
 
-__all__ = ["LabelledRequest", "hold_out_domains", "load_labelled", "stratified_split"]
+__all__ = [
+    "LabelledRequest",
+    "check_request",
+    "hold_out_domains",
+    "load_labelled",
+    "stratified_split",
+]
 
 
 @dataclass(frozen=True)
@@ -233,3 +239,31 @@ def hold_out_domains(
     kept = [ex for ex in examples if ex.domain not in wanted]
     held = [ex for ex in examples if ex.domain in wanted]
     return kept, held
+
+
+def check_request(text: object, max_chars: int, *, limit_name: str = "max_chars") -> str:
+    """Return ``text`` if it is a usable request; raise a clear error otherwise.
+
+    Every stage of the plan cache (classifier, extractor, the cache itself) checks a
+    request the same way, before it touches any model or store.
+
+    Args:
+        text: The request.
+        max_chars: The most characters accepted.
+        limit_name: The setting that holds ``max_chars`` (named in the error).
+
+    Returns:
+        ``text`` unchanged.
+
+    Raises:
+        RequestError: If ``text`` is not a string, is empty or blank, or is too long.
+    """
+    if not isinstance(text, str):
+        raise RequestError(f"the request must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise RequestError("the request is empty or blank")
+    if len(text) > max_chars:
+        raise RequestError(
+            f"the request has {len(text)} characters; the limit is {max_chars} ({limit_name})"
+        )
+    return text
