@@ -318,11 +318,24 @@ def test_empty_copy_shares_models_not_entries(cache: PlanCache) -> None:
 
 def test_a_confident_intent_reuses_its_plan_even_when_worded_otherwise(cache: PlanCache) -> None:
     cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)
-    lookup = cache.lookup("从长沙去上海的火车")
-    assert lookup.intent is not None and lookup.intent.label == "train.QUERY"
-    assert cache.classifier is not None
-    if lookup.intent.confidence >= cache.classifier.min_confidence:
-        assert lookup.threshold == cache.confident_threshold
+    assert cache.classifier is not None and cache.confident_threshold is not None
+    saved = cache.classifier.min_confidence
+    try:
+        cache.classifier.min_confidence = 0.0  # the classifier alone vouches for the intent
+        vouched = cache.lookup("从长沙去上海的火车")
+        cache.classifier.min_confidence = 1.0  # it vouches for nothing
+        unvouched = cache.lookup("从长沙去上海的火车")
+    finally:
+        cache.classifier.min_confidence = saved
+    assert vouched.partition == unvouched.partition == "train.QUERY"
+    assert vouched.threshold == cache.confident_threshold
+    assert vouched.hit is not None
+    assert vouched.hit.plan.steps[0].inputs == {"from": "长沙", "to": "上海"}
+    assert unvouched.threshold == cache.threshold_for("train.QUERY")
     strict = cache.empty_copy()
     strict.confident_threshold = None
-    assert strict.lookup("从长沙去上海的火车").threshold == strict.threshold_for("train.QUERY")
+    cache.classifier.min_confidence = 0.0
+    try:
+        assert strict.lookup("从长沙去上海的火车").threshold == strict.threshold_for("train.QUERY")
+    finally:
+        cache.classifier.min_confidence = saved

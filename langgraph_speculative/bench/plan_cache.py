@@ -55,14 +55,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langchain_core.embeddings import Embeddings
+
 from langgraph_speculative.bench.report import format_table, percentile, progress, write_json
 from langgraph_speculative.cache.embedders import NgramEmbeddings
-from langgraph_speculative.cache.intent import IntentClassifier
-from langgraph_speculative.cache.parameters import ParameterExtractor, normalise_value
+from langgraph_speculative.cache.parameters import normalise_value
 from langgraph_speculative.cache.plan_cache import PlanCache
 from langgraph_speculative.cache.plans import Plan, PlanStep
 from langgraph_speculative.cache.training_data import LabelledRequest, load_labelled
-from langgraph_speculative.cache.vector_index import open_vector_index
 
 __all__ = [
     "SYSTEMS",
@@ -152,42 +152,33 @@ class _Tally:
 
 @dataclass
 class _Models:
-    extractor: ParameterExtractor
-    classifier: IntentClassifier
-    raw_embeddings: NgramEmbeddings
-    stripped_embeddings: NgramEmbeddings
-    thresholds: dict[str, float]
-    default: PlanCache
+    default: PlanCache  # the default pipeline, as PlanCache.from_examples builds it
+    raw_embeddings: NgramEmbeddings  # fitted on raw requests, for the unstripped baselines
 
 
 def _train(train: Sequence[LabelledRequest], gazetteers: Mapping[str, Any] | None) -> _Models:
     default = PlanCache.from_examples(train, gazetteers=gazetteers, fill_missing="")
-    extractor, classifier = default.extractor, default.classifier
-    assert extractor is not None and classifier is not None
-    assert isinstance(default.embeddings, NgramEmbeddings)
     raw = NgramEmbeddings()
     raw.fit([r.text for r in train])
-    return _Models(
-        extractor, classifier, raw, default.embeddings, dict(default.thresholds), default
-    )
+    return _Models(default, raw)
 
 
 def _make_cache(system: str, models: _Models, threshold: float) -> PlanCache:
+    embeddings: Embeddings
     if system == "gptcache_style":
         embeddings, gating, strip = models.raw_embeddings, False, False
     elif system == "with_args":
         embeddings, gating, strip = models.raw_embeddings, True, False
     elif system == "one_intent":
-        embeddings, gating, strip = models.stripped_embeddings, False, True
+        embeddings, gating, strip = models.default.embeddings, False, True
     elif system == "agentreuse":
-        return models.default.empty_copy()  # the default pipeline, as from_examples builds it
+        return models.default.empty_copy()
     else:
         raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
     return PlanCache(
         embeddings=embeddings,
-        index=open_vector_index("faiss", dim=embeddings.dim),
-        classifier=models.classifier,
-        extractor=models.extractor,
+        classifier=models.default.classifier,
+        extractor=models.default.extractor,
         default_threshold=threshold,
         intent_gating=gating,
         strip_parameters=strip,
@@ -209,7 +200,6 @@ def _normalised(inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, 
 
 
 def _replay(
-    system: str,
     cache: PlanCache | None,
     stream: Sequence[LabelledRequest],
     plans: Mapping[str, Plan],
@@ -316,7 +306,7 @@ def run_plan_cache_benchmark(
             for system in systems:
                 cache = None if system == "no_cache" else _make_cache(system, models, threshold)
                 tallies = {"all": _Tally(), "seen": _Tally(), "unseen": _Tally()}
-                _replay(system, cache, order, plans, unseen, tallies, bar)
+                _replay(cache, order, plans, unseen, tallies, bar)
                 for group, tally in tallies.items():
                     if tally.n:
                         per_seed[system][group].append(tally.metrics(planner_ms))
@@ -344,8 +334,8 @@ def run_plan_cache_benchmark(
             "classes_in_stream": len({r.label for r in stream}),
             "unseen_domains": sorted(unseen),
             "unseen_requests": sum(r.domain in unseen for r in stream),
-            "agentreuse_thresholds": models.thresholds,
-            "unknown_intent_min_confidence": models.classifier.min_confidence,
+            "agentreuse_thresholds": models.default.thresholds,
+            "agentreuse_min_confidence": models.default.min_confidence,
             "train_seconds": round(train_s, 2),
         },
     }

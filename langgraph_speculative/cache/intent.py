@@ -67,6 +67,7 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from langgraph_speculative.cache._model_files import read_model_dir, write_model_dir
+from langgraph_speculative.cache.embedders import PLACEHOLDER_PATTERN
 from langgraph_speculative.cache.parameters import ParameterExtractor
 from langgraph_speculative.cache.training_data import LabelledRequest, check_request
 from langgraph_speculative.errors import CacheCorruptError, NotFittedError, RequestError
@@ -76,7 +77,6 @@ __all__ = ["IntentClassifier", "IntentPrediction"]
 _FORMAT = "langgraph_speculative.intent_classifier"
 _FORMAT_VERSION = 1
 _SPACES = re.compile(r"\s+")
-_PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
 _UNKNOWN_SLOT_CHAR = "\uf8ff"
 _MIN_THRESHOLD = 0.5
 """A calibrated threshold is never lower: a prediction more likely wrong than right is unknown."""
@@ -447,9 +447,9 @@ class IntentClassifier:
         stripped = extractor.extract_and_strip(text)[1]
 
         def mark(m: re.Match[str]) -> str:
-            return self._slot_chars.get(m.group(1), _UNKNOWN_SLOT_CHAR)
+            return self._slot_chars.get(m.group(0)[1:-1], _UNKNOWN_SLOT_CHAR)
 
-        return _PLACEHOLDER.sub(mark, stripped)
+        return PLACEHOLDER_PATTERN.sub(mark, stripped)
 
     def _grams(self, text: str, extractor: ParameterExtractor | None) -> list[str]:
         grams: list[str] = []

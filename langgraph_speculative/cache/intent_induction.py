@@ -38,6 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from langgraph_speculative.cache.embedders import PLACEHOLDER_PATTERN
 from langgraph_speculative.cache.plans import Plan
 from langgraph_speculative.cache.vector_index import VectorHit
 
@@ -46,7 +47,7 @@ __all__ = ["INDUCED_PARTITION", "IntentInducer"]
 INDUCED_PARTITION = "__induced__"
 """The vector-index partition that holds the plans of requests of no known intent."""
 
-_NOT_CONTENT = re.compile(r"<[^<>\s]+>|[\W_]+", re.UNICODE)
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ class IntentInducer:
         Args:
             stripped: The request with parameters replaced by placeholders.
         """
-        return len(_NOT_CONTENT.sub("", stripped)) >= self.min_content
+        content = _NOT_WORD.sub("", PLACEHOLDER_PATTERN.sub("", stripped))
+        return len(content) >= self.min_content
 
     def choose(self, hits: Sequence[VectorHit]) -> VectorHit | None:
         """Pick the induced entry to reuse among the nearest ``hits``, or ``None``.
