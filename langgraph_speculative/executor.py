@@ -148,13 +148,15 @@ class ToolExecutor:
         journal: An opened run journal: calls and results are recorded write-ahead, and
             calls it saw before a crash are resumed instead of run blindly (see the
             module docs). ``None``: nothing is recorded.
-        defer_idempotent_results: With a journal, report the result of a call to an
-            idempotent tool as soon as its write has *started* (it is written at once,
-            with every queued record in one saver call) instead of once it is durable.
-            Only for callers that :meth:`~langgraph_speculative.journal.RunJournal.flush`
-            the journal before they deliver a result (to a model, or as their return
-            value, which :func:`~langgraph_speculative.journal.journal_session` does).
-            Results of other tools are always durable before they are reported.
+        defer_results: With a journal, report a result at once instead of once it is
+            durable. Its record is written at once (in one saver call with the records
+            its report sets off, such as a dependent call's start), or, for an
+            idempotent tool (which simply runs again after a crash), with the journal's
+            next write. Only for callers that
+            :meth:`~langgraph_speculative.journal.RunJournal.flush` the journal before
+            they deliver a result to a model, or deliver it as the node's return value
+            (which LangGraph saves). Otherwise every result is durable before it is
+            reported.
 
     Attributes:
         resumed_calls: Calls whose saved result was reused instead of running again.
@@ -177,7 +179,7 @@ class ToolExecutor:
         handle_tool_errors: ErrorHandler = _only_invocation_errors,
         config: RunnableConfig | None = None,
         journal: RunJournal | None = None,
-        defer_idempotent_results: bool = False,
+        defer_results: bool = False,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -206,7 +208,7 @@ class ToolExecutor:
         self._closed = False
         self.journal: RunJournal | None = None
         self.attach_journal(journal)
-        self.defer_idempotent_results = defer_idempotent_results
+        self.defer_results = defer_results
         self.resumed_calls = 0
         self.rerun_calls = 0
         self.unknown_outcomes = 0
@@ -588,11 +590,15 @@ class ToolExecutor:
         if self.journal is not None and not record.state.terminal:
             error = None if state is CallState.DONE else str(message.content)
             tool = self.tools_by_name.get(record.tool)
-            if self.defer_idempotent_results and tool is not None and is_idempotent_tool(tool):
-                # written now; the caller's flush makes it durable before delivery
-                self.journal.post(
-                    "call_finished", self.journal.finished_data(record.id, state, message, error)
-                )
+            if self.defer_results:
+                data = self.journal.finished_data(record.id, state, message, error)
+                if tool is not None and is_idempotent_tool(tool):
+                    # lost in a crash, the call simply runs again: no write of its own
+                    self.journal.defer("call_finished", data)
+                else:
+                    # written now, in one saver call with what its report sets off (a
+                    # dependent call's start record); the caller flushes before delivery
+                    self.journal.post("call_finished", data)
                 self._finish(record, state, message)
                 return
             try:

@@ -811,6 +811,9 @@ class RunJournal:
     async def _drain(self, previous: asyncio.Task[None] | None) -> None:
         """Write, after ``previous``, everything queued by then as ONE batch."""
         try:
+            # one turn of the event loop first: records that what set off this write
+            # queues at once (a finished call's dependents starting) go in the same batch
+            await asyncio.sleep(0)
             if previous is not None:
                 await previous  # in order: a failed write fails every later one
         finally:
@@ -887,14 +890,29 @@ class RunJournal:
         if task is not None:
             await asyncio.shield(task)
 
-    async def close(self) -> None:
-        """End the run normally: release the lease and wait for every record."""
-        if self.state is not None and self._live is not None:
-            self.post("release", {})
-            try:
+    async def close(self, *, release: bool = True) -> None:
+        """End the run: wait for its writes and stop owning the task.
+
+        Args:
+            release: Write a ``release`` record (and everything queued with it), so that
+                another process may resume the task at once: for a run that failed or
+                was cancelled. ``False``, for a node run that returned: LangGraph's own
+                write of the node's output supersedes the journal, so nothing more is
+                written; writes under way are awaited and records only deferred (which
+                promised nothing) are dropped.
+        """
+        if self.state is None or self._live is None:
+            return
+        try:
+            if release:
+                self.post("release", {})
                 await self.flush()
-            finally:
-                self.detach()
+            else:
+                pending = self._waiting or self._tail
+                if pending is not None:
+                    await asyncio.shield(pending)
+        finally:
+            self.detach()
 
     def detach(self) -> None:
         """Stop owning the task without writing (what a crash amounts to)."""
@@ -979,7 +997,8 @@ class RunJournal:
         run replays the turn instead of asking the model again. A turn whose calls may
         all simply run again can be deferred (``durable=False``): it then becomes durable
         with the next durable record (a call about to start, a result about to be
-        delivered) or flush (before the next model request, at the end of the run).
+        delivered) or flush (before the next model request); a run that returns drops it
+        (its output, saved by LangGraph, holds the turn).
         """
         if durable:
             await self.write("turn", turn.to_dict())
@@ -1000,9 +1019,11 @@ class RunJournal:
 async def journal_session(journal: RunJournal | None) -> AsyncIterator[RunJournal | None]:
     """Open ``journal`` for the body of a node run and end it as the run ends.
 
-    A run that returns, raises an ``Exception`` or is cancelled releases its claim (the
-    process lives on, another may resume the task); any other ``BaseException`` (a
-    process going down, or a test's simulated crash) only detaches, as a crash would.
+    A run that returns writes nothing more: LangGraph saves the node's output next, and
+    that supersedes the journal (records only deferred are dropped). A run that raises an
+    ``Exception`` or is cancelled releases its claim (the process lives on, another may
+    resume the task at once); any other ``BaseException`` (a process going down, or a
+    test's simulated crash) only detaches, as a crash would.
     ``None`` passes through, so nodes write ``async with journal_session(journal_for(
     config)) as journal:`` and work the same without the checkpointer.
 
@@ -1023,7 +1044,7 @@ async def journal_session(journal: RunJournal | None) -> AsyncIterator[RunJourna
         journal.detach()
         raise
     else:
-        await journal.close()
+        await journal.close(release=False)  # the node's own output is saved next
     finally:
         journal.detach()
 

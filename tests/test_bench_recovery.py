@@ -26,6 +26,7 @@ from langgraph_speculative.bench.recovery import (
 )
 from langgraph_speculative.errors import CheckpointerError, SpeculativeError
 from langgraph_speculative.integrations.latency import LatencyModel
+from langgraph_speculative.integrations.scripted_model import ScriptedChatModel
 from langgraph_speculative.safety import is_idempotent_tool, is_safe_tool, takes_idempotency_key
 
 FAST = LatencyModel(ttft_ms=60, tpot_ms=2, tool_lo_ms=40, tool_hi_ms=150)
@@ -86,6 +87,32 @@ async def test_tools_journal_every_execution_with_key_and_call_id(tmp_path: Path
     ]
     assert [e[0] for e in events] == ["start", "effect", "done", "start", "replay", "done"]
     assert all(e[1:] == ("key-1", call["id"], 5, 2) for e in events)
+
+
+async def test_standard_agent_is_the_usual_tool_loop(tmp_path: Path) -> None:
+    task = make_task(1, SEED)
+    tools = child.build_tools(
+        task,
+        trial=1,
+        system="stock",
+        attempt=0,
+        journal=child.Journal(tmp_path / "j.jsonl"),
+        latency=LatencyModel.zero(),
+    )
+    model = ScriptedChatModel(
+        script=child.AttemptResponder(task, 0, "stable"), latency=LatencyModel.zero()
+    )
+    saver = InMemorySaver()
+    graph = child.standard_agent(model, tools).compile(checkpointer=saver)
+    config: Any = {"configurable": {"thread_id": "t"}}
+    out = await graph.ainvoke({"messages": [HumanMessage(task.question)]}, config)
+    assert out["messages"][-1].content == task.final_answer()
+    calls = [c["id"] for m in out["messages"] if isinstance(m, AIMessage) for c in m.tool_calls]
+    answered = [m.tool_call_id for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert sorted(calls) == sorted(answered) and len(calls) == len(task.calls)
+    # model turns and tool batches are supersteps of their own, each checkpointed
+    steps = [t.metadata["step"] for t in saver.list(config)]
+    assert len(steps) > 2 * 2
 
 
 def test_journal_skips_a_torn_line_and_keeps_appending(tmp_path: Path) -> None:
@@ -229,6 +256,7 @@ def test_analyze_trial_counts_missing_answers_and_unfinished_runs() -> None:
         ({"kill_window": (0.5, 0.2)}, "kill_window"),
         ({"concurrency": 0}, "concurrency"),
         ({"outcome_policy": "ignore"}, "outcome_policy"),
+        ({"standard_graph_runs": -1}, "standard_graph_runs"),
     ],
 )
 def test_config_rejects_bad_values(kwargs: dict[str, Any], needle: str) -> None:
@@ -330,6 +358,11 @@ def _check_systems(result: RecoveryResult, trials: int) -> None:
         killed = _killed_attempts(result, "interrupt_aware")
         assert 0 < aware["resumed_calls"] <= killed["returned"]
         assert doc["overhead"]["runs"] == trials
+        # the same tasks as LangGraph's usual tool loop: nothing to journal there, so the
+        # wrapper adds no storage call
+        standard = doc["overhead"]["standard_graph"]
+        assert standard["runs"] == trials
+        assert standard["wrapped_calls_per_run"] == standard["plain_calls_per_run"] > 0
 
 
 def test_sqlite_end_to_end(tmp_path: Path) -> None:

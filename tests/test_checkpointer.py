@@ -92,8 +92,9 @@ async def test_a_normal_run_through_the_wrapper_leaves_a_journal() -> None:
         if w[0].startswith((JOURNAL_TASK_PREFIX, LEASE_TASK_PREFIX))
     ]
     kinds = [w[2]["type"] for w in writes if w[1] == JOURNAL_CHANNEL]
-    assert kinds.count("call_started") == 1 and kinds.count("call_finished") == 1
-    assert kinds.count("turn") == 2 and kinds[-1] == "release"
+    # the call's turn and result were written before the model's next request; the answer
+    # turn and a release are not: the node returned, and LangGraph saved its output
+    assert kinds == ["call_started", "turn", "call_finished"]
     # the run stored the checkpoint itself: its creator lease rides in the metadata (not
     # shown to LangGraph), no claim is written
     assert sum(1 for w in writes if w[1] == LEASE_CHANNEL) == 0

@@ -143,6 +143,8 @@ class CrashingModel(ScriptedChatModel):
             await asyncio.sleep(0)  # let dispatched tools run meanwhile
             yield gen
         if crash is not None and crash[1] < 0 and crash[0] == self.control["requests"]:
+            for _ in range(20):  # the stream is over: let the calls it set off get going
+                await asyncio.sleep(0)
             raise Crash(f"killed at the end of request {crash[0]}")
         if crash is not None and crash[0] != self.control["requests"]:
             self.control["crash"] = crash  # not this request: keep it armed
@@ -707,16 +709,20 @@ async def test_a_reused_id_for_another_call_is_not_mistaken_for_the_old_one() ->
         asked[0] += 1
         if any(isinstance(m, ToolMessage) for m in messages):
             return ModelTurn(text="ok")
-        # the same id both times, for a different call after the crash
+        # the same id both times, for a different call after the crash; the payment's
+        # durable start record carries the first weather result into the journal
         args = {"city": "Rome"} if asked[0] == 1 else {"city": "Oslo"}
         call = {"name": "get_weather", "args": args, "id": "call_0", "type": "tool_call"}
-        return ModelTurn(tool_calls=(call,))  # type: ignore[arg-type]
+        pay = {"name": "pay", "args": {"amount": 5}, "id": "call_1", "type": "tool_call"}
+        return ModelTurn(tool_calls=(call, pay))  # type: ignore[arg-type]
 
     out, node, _ = await run_crash_resume(world, respond, crash=(1, -1), watch=["get_weather"])
     results = [m for m in out["messages"] if isinstance(m, ToolMessage)]
-    assert [m.content for m in results] == ["sunny in Oslo"]  # not Rome's saved result
-    assert results[0].tool_call_id == "call_0_dup1"
-    assert node.resume_stats["resumed_calls"] == 0 and node.resume_stats["orphaned_calls"] == 1
+    weather = [m for m in results if m.name == "get_weather"]
+    assert [m.content for m in weather] == ["sunny in Oslo"]  # not Rome's saved result
+    assert weather[0].tool_call_id == "call_0_dup1"
+    assert world.runs["pay"] == 1  # the payment's saved result is reused
+    assert node.resume_stats["resumed_calls"] == 1 and node.resume_stats["orphaned_calls"] == 1
     assert_well_formed(out["messages"])
 
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -58,6 +59,7 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
 )
+from langgraph.graph import START, MessagesState, StateGraph
 from pydantic import BaseModel, ConfigDict, create_model
 
 from langgraph_speculative.errors import CheckpointerError, SpeculativeError
@@ -90,6 +92,7 @@ __all__ = [
     "outcome_hook",
     "run_attempt",
     "setup_store",
+    "standard_agent",
     "tool_functions",
 ]
 
@@ -646,6 +649,9 @@ class Attempt:
             plain saver).
         outcome_policy: The wrapper's ``on_outcome_unknown`` (see :func:`outcome_hook`).
         wrapper_options: More keyword options of ``InterruptAwareCheckpointer``.
+        graph: ``async``: the project's async agent
+            (:func:`~langgraph_speculative.nodes.create_async_agent`); ``standard``:
+            LangGraph's usual tool loop (:func:`standard_agent`).
     """
 
     trial: int
@@ -663,6 +669,7 @@ class Attempt:
     timing: bool = False
     outcome_policy: OutcomePolicy = "reconcile"
     wrapper_options: Mapping[str, Any] = field(default_factory=dict)
+    graph: Literal["async", "standard"] = "async"
 
 
 def _message_record(m: BaseMessage) -> dict[str, Any]:
@@ -743,6 +750,35 @@ def _checkpointer_stack(
     return saver, timed
 
 
+def standard_agent(model: BaseChatModel, tools: Sequence[BaseTool]) -> StateGraph[Any]:
+    """LangGraph's usual tool loop: a model node, then a ``ToolNode``, until an answer.
+
+    Each model turn and each batch of calls is a superstep, checkpointed by LangGraph: the
+    baseline for the wrapper's cost where nodes have nothing to journal.
+
+    Args:
+        model: The chat model (its tools are bound here).
+        tools: The tools.
+
+    Returns:
+        The uncompiled graph.
+    """
+    from langgraph.prebuilt import ToolNode, tools_condition
+
+    bound = model.bind_tools(list(tools))
+
+    async def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await bound.ainvoke(state["messages"])]}
+
+    builder: StateGraph[Any] = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode(list(tools)))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder
+
+
 async def run_attempt(a: Attempt) -> dict[str, Any]:
     """Run one attempt: start the task, or resume it from the checkpointer; return the outcome.
 
@@ -770,7 +806,8 @@ async def run_attempt(a: Attempt) -> dict[str, Any]:
         model = ScriptedChatModel(
             script=AttemptResponder(a.task, a.attempt, a.call_ids), latency=a.latency
         )
-        graph = create_async_agent(model, tools).compile(checkpointer=saver)
+        builder = standard_agent if a.graph == "standard" else create_async_agent
+        graph = builder(model, tools).compile(checkpointer=saver)
         config: RunnableConfig = {
             "configurable": {"thread_id": a.thread_id},
             "recursion_limit": 4 * len(a.task.calls) + 10,

@@ -161,6 +161,10 @@ class RecoveryConfig:
             run the call if not), ``report`` an "outcome unknown" error result (the
             wrapper's own default), ``raise``, or ``rerun`` it.
         wrapper_options: More keyword options of ``InterruptAwareCheckpointer``.
+        standard_graph_runs: The first this many trials also run their task, uncrashed,
+            as LangGraph's usual tool loop (a model node, then a ``ToolNode``: each a
+            superstep LangGraph checkpoints), timed, for ``overhead.standard_graph``: the
+            wrapper's cost where it has nothing to journal. ``0``: not measured.
         progress_bar: Show a progress bar on stderr.
 
     Raises:
@@ -182,6 +186,7 @@ class RecoveryConfig:
     workdir: str | Path | None = None
     outcome_policy: child.OutcomePolicy = "reconcile"
     wrapper_options: Mapping[str, Any] = field(default_factory=dict)
+    standard_graph_runs: int = 10
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
@@ -207,6 +212,8 @@ class RecoveryConfig:
             )
         if self.max_kills < 1:
             raise ValueError(f"max_kills must be >= 1, got {self.max_kills}")
+        if self.standard_graph_runs < 0:
+            raise ValueError(f"standard_graph_runs must be >= 0, got {self.standard_graph_runs}")
         lo, hi = self.kill_window
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"kill_window must satisfy 0 <= lo <= hi <= 1, got {self.kill_window}")
@@ -418,6 +425,9 @@ class TrialResult:
         checkpoint_ms: Time spent in the plain saver's calls during the uncrashed run
             (LangGraph's checkpoints, and the wrapper's journal records if wrapped).
         checkpoint_calls: Those calls, per method.
+        standard_checkpoint_ms: The same for the uncrashed run of the task as LangGraph's
+            usual tool loop (see :attr:`RecoveryConfig.standard_graph_runs`), if run.
+        standard_checkpoint_calls: Its storage calls, per method.
         attempts: Each attempt's exit (``killed``, ``ok``, ``error``, ``timeout``).
         error: Why the trial failed, if it did.
         directory: The trial's files (journals ``journal.jsonl`` and ``uncrashed.jsonl``,
@@ -433,6 +443,8 @@ class TrialResult:
     uncrashed: dict[str, int] = field(default_factory=dict)
     checkpoint_ms: float | None = None
     checkpoint_calls: dict[str, int] = field(default_factory=dict)
+    standard_checkpoint_ms: float | None = None
+    standard_checkpoint_calls: dict[str, int] = field(default_factory=dict)
     attempts: list[str] = field(default_factory=list)
     error: str | None = None
     directory: Path | None = None
@@ -448,7 +460,8 @@ class _Job:
     store: child.StoreSpec
     thread: str
     config: RecoveryConfig
-    phase: Literal["uncrashed", "run", "done"] = "uncrashed"
+    phase: Literal["standard", "uncrashed", "run", "done"] = "uncrashed"
+    standard: _AttemptLog | None = None
     uncrashed: _AttemptLog | None = None
     attempts: list[_AttemptLog] = field(default_factory=list)
     kills: int = 0
@@ -465,25 +478,26 @@ class _Job:
 
     def spec(self) -> child.Attempt:
         cfg = self.config
-        uncrashed = self.phase == "uncrashed"
+        timed = self.phase in ("standard", "uncrashed")  # the runs that are never killed
         n = len(self.attempts)
-        name = "uncrashed" if uncrashed else f"attempt{n}"
+        name = self.phase if timed else f"attempt{n}"
         return child.Attempt(
             trial=self.trial,
             system=self.system,
-            attempt=0 if uncrashed else n,
+            attempt=0 if timed else n,
             task=self.task,
-            thread_id=f"{self.thread}-{'u' if uncrashed else 'r'}",
+            thread_id=f"{self.thread}-{name[0] if timed else 'r'}",
             store=self.store,
-            journal=self.directory / ("uncrashed.jsonl" if uncrashed else "journal.jsonl"),
+            journal=self.directory / (f"{name}.jsonl" if timed else "journal.jsonl"),
             outcome=self.directory / f"{name}.json",
             log=self.directory / f"{name}.log",
             latency=cfg.latency,
             durability=cfg.durability,
             call_ids=cfg.call_ids,
-            timing=uncrashed,
+            timing=timed,
             outcome_policy=cfg.outcome_policy,
             wrapper_options=cfg.wrapper_options,
+            graph="standard" if self.phase == "standard" else "async",
         )
 
 
@@ -592,7 +606,14 @@ class _Scheduler:
             kill_at_ms=(job.deadline - job.spawned) * 1e3 if job.kill_planned else None,
             outcome=None if exit_text == "killed" else _read_outcome(spec.outcome),
         )
-        if job.phase == "uncrashed":
+        if job.phase == "standard":
+            job.standard = log
+            if exit_text != "ok":
+                job.error = f"the standard-graph run ended with {exit_text}: {_why(log)}"
+                job.phase = "done"
+            else:
+                job.phase = "uncrashed"
+        elif job.phase == "uncrashed":
             job.uncrashed = log
             if exit_text != "ok":
                 job.error = f"the uncrashed run ended with {exit_text}: {_why(log)}"
@@ -612,6 +633,32 @@ class _Scheduler:
             self.bar.update(1)
         else:
             self.spawn(job)
+
+
+def _paired_storage(
+    plain: Sequence[tuple[float | None, Mapping[str, int]]],
+    wrapped: Sequence[tuple[float | None, Mapping[str, int]]],
+) -> dict[str, Any] | None:
+    """Storage time and calls per run, plain vs wrapped, over the trials timed in both."""
+    pairs = [
+        (p, w, sum(pc.values()), sum(wc.values()))
+        for (p, pc), (w, wc) in zip(plain, wrapped, strict=True)
+        if p is not None and w is not None
+    ]
+    if not pairs:
+        return None
+    plain_ms = sum(p[0] for p in pairs) / len(pairs)
+    wrapped_ms = sum(p[1] for p in pairs) / len(pairs)
+    paired = [100.0 * (w - p) / p for p, w, _, _ in pairs if p > 0]
+    return {
+        "runs": len(pairs),
+        "plain_ms_per_run": plain_ms,
+        "wrapped_ms_per_run": wrapped_ms,
+        "wrapper_pct": 100.0 * (wrapped_ms - plain_ms) / plain_ms if plain_ms > 0 else None,
+        "wrapper_pct_p50": percentile(paired, 50) if paired else None,
+        "plain_calls_per_run": sum(p[2] for p in pairs) / len(pairs),
+        "wrapped_calls_per_run": sum(p[3] for p in pairs) / len(pairs),
+    }
 
 
 def _why(log: _AttemptLog) -> str:
@@ -680,38 +727,38 @@ class RecoveryResult:
         percent of the plain saver's (ratio of the means over trials; ``wrapper_pct_p50``:
         the median of the per-trial percentages, robust to a slow fsync); ``wall_pct``: the
         same for the whole uncrashed run's wall time; storage calls per run of each.
+        ``standard_graph``: the same storage figures for the task run as LangGraph's usual
+        tool loop (see :attr:`RecoveryConfig.standard_graph_runs`), where the wrapper has
+        nothing to journal, and ``agent_vs_standard_pct``: the wrapped agent's storage
+        time against the plain saver's under that usual loop.
         """
         out: dict[str, Any] = {"wrapper_pct": None, "wall_pct": None, "runs": 0}
         if not {"stock", "interrupt_aware"} <= set(self.results):
             return out
         both = list(zip(self.results["stock"], self.results["interrupt_aware"], strict=True))
-        pairs = [
-            (s.checkpoint_ms, w.checkpoint_ms)
-            for s, w in both
-            if s.checkpoint_ms is not None and w.checkpoint_ms is not None
-        ]
-        walls = [(s.uncrashed_ms, w.uncrashed_ms) for s, w in both if s.uncrashed_ms > 0]
-        if not pairs:
+        agent = _paired_storage(
+            [(s.checkpoint_ms, s.checkpoint_calls) for s, _ in both],
+            [(w.checkpoint_ms, w.checkpoint_calls) for _, w in both],
+        )
+        if agent is None:
             return out
-        plain = sum(p for p, _ in pairs) / len(pairs)
-        wrapped = sum(w for _, w in pairs) / len(pairs)
+        out.update(agent)
+        walls = [(s.uncrashed_ms, w.uncrashed_ms) for s, w in both if s.uncrashed_ms > 0]
         wall_plain = sum(p for p, _ in walls) / len(walls)
         wall_wrapped = sum(w for _, w in walls) / len(walls)
-        paired = [100.0 * (w - p) / p for p, w in pairs if p > 0]
-        stock_calls = [sum(t.checkpoint_calls.values()) for t, _ in both if t.checkpoint_calls]
-        aware_calls = [sum(t.checkpoint_calls.values()) for _, t in both if t.checkpoint_calls]
         out.update(
-            wrapper_pct=100.0 * (wrapped - plain) / plain if plain > 0 else None,
-            wrapper_pct_p50=percentile(paired, 50) if paired else None,
-            plain_calls_per_run=sum(stock_calls) / len(stock_calls) if stock_calls else None,
-            wrapped_calls_per_run=sum(aware_calls) / len(aware_calls) if aware_calls else None,
             wall_pct=100.0 * (wall_wrapped - wall_plain) / wall_plain if wall_plain else None,
-            runs=len(pairs),
-            plain_ms_per_run=plain,
-            wrapped_ms_per_run=wrapped,
             wall_plain_ms=wall_plain,
             wall_wrapped_ms=wall_wrapped,
         )
+        standard = _paired_storage(
+            [(s.standard_checkpoint_ms, s.standard_checkpoint_calls) for s, _ in both],
+            [(w.standard_checkpoint_ms, w.standard_checkpoint_calls) for _, w in both],
+        )
+        out["standard_graph"] = standard
+        if standard is not None and standard["plain_ms_per_run"] > 0:
+            ratio = out["wrapped_ms_per_run"] / standard["plain_ms_per_run"]
+            out["agent_vs_standard_pct"] = 100.0 * (ratio - 1.0)
         return out
 
     def document(self) -> dict[str, Any]:
@@ -789,6 +836,17 @@ class RecoveryResult:
                 f"{ov['wrapper_pct']:+.1f}% (median {ov['wrapper_pct_p50']:+.1f}%; "
                 f"{ov['plain_calls_per_run']:.0f} vs {ov['wrapped_calls_per_run']:.0f} storage "
                 f"calls); whole run {ov['wall_pct']:+.1f}% ({ov['runs']} runs)"
+            )
+        std = ov.get("standard_graph")
+        if std is not None and std["wrapper_pct"] is not None:
+            lines.append(
+                f"the same task as LangGraph's usual model + ToolNode loop: plain "
+                f"{std['plain_ms_per_run']:.1f} ms, wrapped {std['wrapped_ms_per_run']:.1f} ms: "
+                f"wrapper overhead {std['wrapper_pct']:+.1f}% (median "
+                f"{std['wrapper_pct_p50']:+.1f}%; {std['plain_calls_per_run']:.0f} vs "
+                f"{std['wrapped_calls_per_run']:.0f} storage calls; {std['runs']} runs); the "
+                f"wrapped async agent vs that loop on the plain saver: "
+                f"{ov['agent_vs_standard_pct']:+.1f}%"
             )
         for name, s in doc["systems"].items():
             if s["failures"]:
@@ -916,24 +974,33 @@ def _jobs(config: RecoveryConfig, base: Path, run_id: str, dsn: str | None) -> l
                     store=store,
                     thread=f"recovery-{run_id}-{system}-t{trial}",
                     config=config,
+                    phase="standard" if trial < config.standard_graph_runs else "uncrashed",
                 )
             )
     return jobs
 
 
+def _storage(outcome: Mapping[str, Any] | None) -> tuple[float | None, dict[str, int]]:
+    """(ms, calls per method) a timed run spent in the plain saver, from its outcome."""
+    if outcome is None or "checkpoint_s" not in outcome:
+        return None, {}
+    calls = {str(k): int(v) for k, v in dict(outcome.get("checkpoint_calls", {})).items()}
+    return float(outcome["checkpoint_s"]) * 1e3, calls
+
+
 def _result(job: _Job) -> TrialResult:
     result = TrialResult(job.trial, job.system, job.task, error=job.error, directory=job.directory)
+    if job.standard is not None:
+        result.standard_checkpoint_ms, result.standard_checkpoint_calls = _storage(
+            job.standard.outcome
+        )
     if job.uncrashed is not None:
         result.uncrashed_ms = job.uncrashed.ms
         out = job.uncrashed.outcome
         if out is not None:
             records = child.Journal(job.directory / "uncrashed.jsonl").records()
             result.uncrashed = analyze_trial(job.task, records, out, 0)
-            if "checkpoint_s" in out:
-                result.checkpoint_ms = float(out["checkpoint_s"]) * 1e3
-                result.checkpoint_calls = {
-                    str(k): int(v) for k, v in dict(out.get("checkpoint_calls", {})).items()
-                }
+            result.checkpoint_ms, result.checkpoint_calls = _storage(out)
     result.attempts = [a.exit for a in job.attempts]
     if job.attempts:
         final = job.attempts[-1]
@@ -986,6 +1053,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir", type=Path, default=None, help="keep databases and journals here"
     )
+    parser.add_argument(
+        "--standard-graph-runs",
+        type=int,
+        default=10,
+        help="trials whose task also runs as LangGraph's usual model + ToolNode loop, "
+        "for the wrapper's overhead where it has nothing to journal (0: none)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -1025,6 +1099,7 @@ def run(args: argparse.Namespace) -> int:
         attempt_timeout_s=args.attempt_timeout,
         workdir=args.workdir,
         outcome_policy=args.on_outcome_unknown,
+        standard_graph_runs=args.standard_graph_runs,
         progress_bar=not args.no_progress,
     )
     result = run_recovery_benchmark(config)

@@ -722,7 +722,7 @@ class AsyncToolCallingNode:
                 journal=opened,
                 # the stateless loop delivers results only in its next model request
                 # (flushed first) or as the node's return value (flushed on close)
-                defer_idempotent_results=turn or self.backend != "interruptible",
+                defer_results=turn or self.backend != "interruptible",
             ) as executor,
         ):
             run = _Run(self, messages, executor, config, only_known_tools=turn)
