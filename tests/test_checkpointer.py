@@ -108,6 +108,48 @@ async def test_a_normal_run_through_the_wrapper_leaves_a_journal() -> None:
     assert [type(m) for m in out["messages"]] == [type(m) for m in expected["messages"]]
 
 
+async def test_a_turn_node_with_idempotent_tools_journals_nothing() -> None:
+    from langgraph.graph import END, START, MessagesState, StateGraph
+
+    from langgraph_speculative.nodes import AsyncToolCallingNode
+
+    @tool
+    async def temperature(city: str) -> str:
+        """Current temperature of a city."""
+        return f"12 C in {city}"
+
+    label_tool(temperature, safe=True)
+    script = [
+        ModelTurn.calls(("temperature", {"city": "Oslo"}), ("temperature", {"city": "Rome"})),
+        ModelTurn.calls(("temperature", {"city": "Lima"})),
+        ModelTurn(text="Mild everywhere."),
+    ]
+    node = AsyncToolCallingNode(
+        ScriptedChatModel(script=script, latency=ZERO), [temperature], until="turn"
+    )
+    builder = StateGraph(MessagesState)
+    builder.add_node("model", node)
+    builder.add_edge(START, "model")
+    builder.add_conditional_edges(
+        "model", lambda s: "model" if isinstance(s["messages"][-1], ToolMessage) else END
+    )
+    inner = InMemorySaver()
+    graph = builder.compile(checkpointer=InterruptAwareCheckpointer(inner))
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    out = await graph.ainvoke({"messages": [HumanMessage("Temperatures?")]}, config)
+    assert out["messages"][-1].content == "Mild everywhere."
+    assert sum(isinstance(m, ToolMessage) for m in out["messages"]) == 3
+    # each turn's results leave the node as its output, which LangGraph saves: the journal
+    # has nothing to add, so the wrapper writes no storage call of its own
+    journaled = [
+        w
+        for tup in inner.list(config)
+        for w in (tup.pending_writes or ())
+        if w[0].startswith((JOURNAL_TASK_PREFIX, LEASE_TASK_PREFIX))
+    ]
+    assert journaled == []
+
+
 async def test_sync_only_sqlite_saver_serves_an_async_graph(tmp_path: Path) -> None:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
