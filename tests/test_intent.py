@@ -11,6 +11,7 @@ import pytest
 from langgraph_speculative.cache.intent import (
     IntentClassifier,
     IntentPrediction,
+    LearnedIntents,
     _choose_threshold,
     _fit_temperature,
     _softmax,
@@ -250,3 +251,52 @@ def test_smp2019_classification(shared_data: Path) -> None:
     assert report["min_confidence"] == clf.min_confidence
     assert report["estimated_precision"] >= 0.99
     assert report["unseen_rejected"] >= 0.9
+
+
+def test_learned_intents_recognise_a_new_task_type(classifier: IntentClassifier) -> None:
+    learned = LearnedIntents(classifier)
+    assert learned.can_learn and not learned.labels
+    assert not learned.add("给我讲一个谜语", "induced:riddle")  # one example: not learned yet
+    assert learned.predict("讲个谜语让我猜猜") is None
+    assert learned.add("我想猜个谜语", "induced:riddle")
+    assert list(learned.labels) == ["induced:riddle"]
+    pred = learned.predict("讲个谜语让我猜猜")
+    assert pred is not None and pred[0] == "induced:riddle" and 0.0 < pred[1] <= 1.0
+    for text in ["苏州到天津的火车票", "糖醋里脊怎么做", "播放稻花香"]:
+        assert learned.predict(text) is None  # known intents still win
+    assert classifier.labels == ("cookbook.QUERY", "music.PLAY", "train.QUERY")  # untouched
+    learned.add("明天会下雨吗", "induced:weather")
+    learned.add("后天下雨吗", "induced:weather")
+    assert learned.labels == ("induced:riddle", "induced:weather")
+    weather = learned.predict("今天下雨吗")
+    assert weather is not None and weather[0] == "induced:weather"
+    assert len(learned.examples) == 4
+
+
+def test_learned_intents_refuse_known_labels_and_bad_settings(
+    classifier: IntentClassifier,
+) -> None:
+    with pytest.raises(ValueError, match="known intent"):
+        LearnedIntents(classifier).add("播放稻花香", "music.PLAY")
+    with pytest.raises(ValueError):
+        LearnedIntents(classifier, C=0.0)
+    with pytest.raises(ValueError):
+        LearnedIntents(classifier, min_examples=0)
+    with pytest.raises(NotFittedError):
+        LearnedIntents(IntentClassifier())
+
+
+def test_learned_intents_after_save_and_load(classifier: IntentClassifier, tmp_path: Path) -> None:
+    classifier.save(tmp_path / "intent")
+    learned = LearnedIntents(IntentClassifier.load(tmp_path / "intent"))
+    assert learned.can_learn  # the training texts are saved with the classifier
+    learned.add("给我讲一个谜语", "induced:riddle")
+    learned.add("我想猜个谜语", "induced:riddle")
+    assert learned.predict("讲个谜语让我猜猜") is not None
+    document = json.loads((tmp_path / "intent" / "meta.json").read_text(encoding="utf-8"))
+    del document["meta"]["training_texts"]  # saved by an earlier version
+    (tmp_path / "intent" / "meta.json").write_text(json.dumps(document), encoding="utf-8")
+    old = LearnedIntents(IntentClassifier.load(tmp_path / "intent"))
+    assert not old.can_learn
+    assert not old.add("给我讲一个谜语", "induced:riddle")
+    assert not old.add("我想猜个谜语", "induced:riddle") and old.labels == ()

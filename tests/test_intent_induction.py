@@ -57,3 +57,33 @@ def test_requests_that_are_all_placeholders_do_not_take_part(stripped: str, usab
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         IntentInducer(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_learned_intent_reuses_its_nearest_entry_above_the_learned_threshold() -> None:
+    inducer = IntentInducer(learned_threshold=0.3, learned_k=3)
+    hits = [_hit("a", 0.9, "y"), _hit("b", 0.5, "x"), _hit("c", 0.4, "x")]
+    chosen = inducer.choose_learned(hits, "x")
+    assert chosen is not None and chosen.key == "b"  # other shapes are skipped
+    assert inducer.choose_learned(hits, "z") is None
+    assert IntentInducer(learned_threshold=0.6).choose_learned(hits, "x") is None
+    assert IntentInducer(learned_k=1).choose_learned(hits, "x") is None  # beyond learned_k
+
+
+def test_settings_round_trip() -> None:
+    inducer = IntentInducer(threshold=0.7, learn=False, learned_confidence=0.9)
+    assert IntentInducer(**inducer.settings()) == inducer  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"learned_confidence": 1.5},
+        {"learned_threshold": 0.0},
+        {"learned_k": 0},
+        {"learned_min_examples": 0},
+        {"learned_C": 0.0},
+    ],
+)
+def test_bad_learning_settings_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        IntentInducer(**kwargs)  # type: ignore[arg-type]

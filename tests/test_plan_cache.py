@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
@@ -339,3 +340,74 @@ def test_a_confident_intent_reuses_its_plan_even_when_worded_otherwise(cache: Pl
         assert strict.lookup("从长沙去上海的火车").threshold == strict.threshold_for("train.QUERY")
     finally:
         cache.classifier.min_confidence = saved
+
+
+RIDDLE_PLAN = Plan(
+    steps=[
+        PlanStep(id="s1", description="tell a riddle", tool="riddle", inputs={}, output="riddle")
+    ]
+)
+
+
+def _unknown_intent_cache(trained: PlanCache, **inducer: Any) -> PlanCache:
+    """A cache where every request is of unknown intent (the classifier never vouches)."""
+    return PlanCache(
+        embeddings=trained.embeddings,
+        classifier=trained.classifier,
+        extractor=trained.extractor,
+        thresholds=trained.thresholds,
+        inducer=IntentInducer(**inducer),
+        min_confidence=1.0 + 1e-9,
+    )
+
+
+def _plan_two_riddles(cache: PlanCache) -> None:
+    for text in ["给我讲一个谜语", "我想猜个谜语"]:
+        lookup = cache.lookup(text)
+        assert lookup.hit is None
+        cache.store(lookup, RIDDLE_PLAN)
+
+
+def test_a_new_task_type_is_learned_from_two_planned_requests(trained: PlanCache) -> None:
+    cache = _unknown_intent_cache(trained)
+    _plan_two_riddles(cache)
+    label = IntentInducer.label(RIDDLE_PLAN)
+    assert cache.learned_intents is not None and cache.learned_intents.labels == (label,)
+    third = cache.lookup("讲个谜语让我猜猜")
+    assert third.intent is not None and third.intent.label == label
+    assert third.hit is not None and third.hit.payload["induced"] == label
+    for other in ["今天天气怎么样", "红烧肉怎么做"]:  # other task types are not guessed at
+        assert cache.lookup(other).hit is None
+    assert trained.empty_copy().learned_intents is not None
+    assert trained.empty_copy().learned_intents.labels == ()  # type: ignore[union-attr]
+
+
+def test_without_learning_the_new_task_type_is_not_reused(trained: PlanCache) -> None:
+    cache = _unknown_intent_cache(trained, learn=False)
+    _plan_two_riddles(cache)
+    assert cache.learned_intents is None
+    assert cache.lookup("讲个谜语让我猜猜").hit is None
+
+
+def test_a_plan_shape_of_a_known_intent_is_not_learned(trained: PlanCache) -> None:
+    cache = trained.empty_copy()
+    dish = cache.lookup("红烧肉怎么做")
+    assert dish.partition == "cookbook.QUERY"
+    cache.store(dish, DISH_PLAN)
+    cache.min_confidence = 1.0 + 1e-9
+    for text in ["糖醋排骨怎么做", "教我做宫保鸡丁"]:
+        cache.store(cache.lookup(text), DISH_PLAN)
+    assert cache.learned_intents is not None and cache.learned_intents.labels == ()
+
+
+def test_learned_intents_are_saved_and_refitted_on_load(trained: PlanCache, tmp_path: Path) -> None:
+    cache = _unknown_intent_cache(trained)
+    _plan_two_riddles(cache)
+    cache.save(tmp_path / "models")
+    loaded = PlanCache.load(tmp_path / "models")
+    assert loaded.learned_intents is not None
+    assert loaded.learned_intents.examples == cache.learned_intents.examples  # type: ignore[union-attr]
+    assert loaded.learned_intents.labels == (IntentInducer.label(RIDDLE_PLAN),)
+    assert loaded.inducer == cache.inducer
+    prediction = loaded.learned_intents.predict("讲个谜语让我猜猜")
+    assert prediction is not None and prediction[0] == IntentInducer.label(RIDDLE_PLAN)

@@ -4,7 +4,8 @@ The pieces, each in its own module, and the names exported here:
 
 - :class:`PlanCache` (:mod:`~langgraph_speculative.cache.plan_cache`): the pipeline
   classify -> extract and strip -> embed -> search within the intent -> fill;
-- :class:`IntentClassifier` / :class:`IntentPrediction` (``intent``) and
+- :class:`IntentClassifier` / :class:`IntentPrediction` / :class:`LearnedIntents`
+  (``intent``) and
   :class:`ParameterExtractor` / :class:`Parameter` / :func:`load_gazetteers`
   (``parameters``), trained from :class:`LabelledRequest` examples (``training_data``);
 - :class:`NgramEmbeddings` and :func:`local_huggingface_embeddings` (``embedders``);
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
         local_huggingface_embeddings,
     )
     from langgraph_speculative.cache.faiss_index import FaissIndex
-    from langgraph_speculative.cache.intent import IntentClassifier, IntentPrediction
+    from langgraph_speculative.cache.intent import (
+        IntentClassifier,
+        IntentPrediction,
+        LearnedIntents,
+    )
     from langgraph_speculative.cache.intent_induction import IntentInducer
     from langgraph_speculative.cache.parameters import (
         Parameter,
@@ -57,6 +62,7 @@ _EXPORTS = {
     "IntentClassifier": "intent",
     "IntentInducer": "intent_induction",
     "IntentPrediction": "intent",
+    "LearnedIntents": "intent",
     "LLMPlanner": "planner",
     "LabelledRequest": "training_data",
     "NgramEmbeddings": "embedders",
@@ -88,6 +94,7 @@ __all__ = [
     "IntentPrediction",
     "LLMPlanner",
     "LabelledRequest",
+    "LearnedIntents",
     "NgramEmbeddings",
     "Parameter",
     "ParameterExtractor",

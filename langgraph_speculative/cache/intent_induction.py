@@ -13,6 +13,15 @@ unknown request is compared with the induced entries; it reuses one only when
 * enough of the request is left once its parameters are stripped (``min_content``
   characters besides placeholders): "<name>" alone says nothing about the task.
 
+With ``learn`` on (the default), the induced labels are also *learned*: each planned
+request of unknown intent is added, with its plan's label, to
+:class:`~langgraph_speculative.cache.intent.LearnedIntents`, which learns to recognise the
+new task type after ``learned_min_examples`` requests. A later request whose learned
+intent beats every known intent with probability at least ``learned_confidence`` then
+reuses the nearest induced entry *of that intent* if it is at least
+``learned_threshold`` similar (the looser threshold a classifier's vote affords). A
+signature already stored under a known intent is not learned (it is that intent).
+
 Example:
     ```python
     from langgraph_speculative.cache.intent_induction import IntentInducer
@@ -61,18 +70,56 @@ class IntentInducer:
         partition: The vector-index partition of induced entries.
         min_content: Least characters a stripped request must keep besides placeholders
             and punctuation to take part.
+        learn: Learn the induced labels online (see the module).
+        learned_confidence: Least probability of a learned intent for its entries to be
+            searched.
+        learned_threshold: Least similarity to an entry of the learned intent for a reuse.
+        learned_k: How many nearest induced entries are searched for one of the learned
+            intent.
+        learned_min_examples: Planned requests a label needs before it is learned.
+        learned_C: Inverse regularisation of the learned intents' model.
     """
 
     threshold: float = 0.8
     k: int = 3
     partition: str = INDUCED_PARTITION
     min_content: int = 2
+    learn: bool = True
+    learned_confidence: float = 0.7
+    learned_threshold: float = 0.3
+    learned_k: int = 50
+    learned_min_examples: int = 2
+    learned_C: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
+        if not 0.0 <= self.learned_confidence <= 1.0:
+            raise ValueError(f"learned_confidence must be in [0, 1], got {self.learned_confidence}")
+        if not 0.0 < self.learned_threshold <= 1.0:
+            raise ValueError(f"learned_threshold must be in (0, 1], got {self.learned_threshold}")
+        if self.learned_k < 1:
+            raise ValueError(f"learned_k must be >= 1, got {self.learned_k}")
+        if self.learned_min_examples < 1:
+            raise ValueError(f"learned_min_examples must be >= 1, got {self.learned_min_examples}")
+        if not self.learned_C > 0:
+            raise ValueError(f"learned_C must be positive, got {self.learned_C}")
+
+    def settings(self) -> dict[str, float | int | bool]:
+        """The settings to save (all but ``partition``), as ``IntentInducer(**settings)``."""
+        return {
+            "threshold": self.threshold,
+            "k": self.k,
+            "min_content": self.min_content,
+            "learn": self.learn,
+            "learned_confidence": self.learned_confidence,
+            "learned_threshold": self.learned_threshold,
+            "learned_k": self.learned_k,
+            "learned_min_examples": self.learned_min_examples,
+            "learned_C": self.learned_C,
+        }
 
     @staticmethod
     def label(plan: Plan) -> str:
@@ -88,6 +135,22 @@ class IntentInducer:
         """
         content = _NOT_WORD.sub("", PLACEHOLDER_PATTERN.sub("", stripped))
         return len(content) >= self.min_content
+
+    def choose_learned(self, hits: Sequence[VectorHit], label: str) -> VectorHit | None:
+        """Pick the entry to reuse for a request the learned model gives intent ``label``.
+
+        Args:
+            hits: The nearest induced entries, best first.
+            label: The learned intent of the request.
+
+        Returns:
+            The nearest entry of that intent when it is at least ``learned_threshold``
+            similar; otherwise ``None``.
+        """
+        for h in hits[: self.learned_k]:
+            if h.payload.get("induced") == label:
+                return h if h.score >= self.learned_threshold else None
+        return None
 
     def choose(self, hits: Sequence[VectorHit]) -> VectorHit | None:
         """Pick the induced entry to reuse among the nearest ``hits``, or ``None``.

@@ -12,7 +12,10 @@ A request goes through five cheap stages before any LLM is asked:
 
 On a miss the caller plans (an LLM planner) and :meth:`PlanCache.store` keeps the plan as a
 template. Requests of unknown intent are not dropped: they are matched against plans of
-*induced* intents (:mod:`~langgraph_speculative.cache.intent_induction`).
+*induced* intents (:mod:`~langgraph_speculative.cache.intent_induction`), and the induced
+intents are learned online (:class:`~langgraph_speculative.cache.intent.LearnedIntents`,
+refitted inside :meth:`PlanCache.store`), so a new task type is recognised after a couple
+of planned requests.
 
 A hit is never served when it cannot be filled: a template that needs a parameter the new
 request does not have is a miss (``miss_reason`` says which), not a wrong plan.
@@ -50,9 +53,11 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -64,7 +69,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langgraph_speculative.cache.embedders import NgramEmbeddings
-from langgraph_speculative.cache.intent import IntentClassifier, IntentPrediction
+from langgraph_speculative.cache.intent import IntentClassifier, IntentPrediction, LearnedIntents
 from langgraph_speculative.cache.intent_induction import IntentInducer
 from langgraph_speculative.cache.parameters import Parameter, ParameterExtractor
 from langgraph_speculative.cache.plans import Plan
@@ -114,7 +119,9 @@ class CacheLookup:
 
     Attributes:
         request: The request as given.
-        intent: The classifier's prediction (``None`` when intent gating is off).
+        intent: The classifier's prediction (``None`` when intent gating is off). When a
+            learned intent (:attr:`PlanCache.learned_intents`) beats the known ones, its
+            label and probability lead ``top``, followed by the classifier's known intents.
         parameters: The parameters recognised in the request, in text order.
         stripped: The request with its parameters replaced by typed placeholders (the
             request itself when stripping is off).
@@ -166,7 +173,8 @@ class PlanCache:
         intent_gating: Search only the request's intent partition (off: one partition).
         strip_parameters: Embed the request with parameters replaced by placeholders.
         inducer: How requests of unknown intent reuse induced plans; ``None`` turns
-            induction off (unknown intents then always miss, as in AgentReuse).
+            induction off (unknown intents then always miss, as in AgentReuse). With its
+            ``learn`` on, induced intents are learned online (see :attr:`learned_intents`).
         max_request_chars: Longer requests raise :class:`RequestError`.
         fill_missing: Value given to a cached plan's parameters the new request lacks
             (for optional slots). ``None`` (default): such a hit is a miss instead, and
@@ -225,6 +233,29 @@ class PlanCache:
         self.thresholds = {k: _check_threshold(k, v) for k, v in (thresholds or {}).items()}
         self._dim: int | None = index.dim if index is not None else None
         self._index = index
+        self._learned: LearnedIntents | None = None
+        if (
+            self.inducer is not None
+            and self.inducer.learn
+            and classifier is not None
+            and classifier.is_fitted
+        ):
+            self._learned = LearnedIntents(
+                classifier, C=self.inducer.learned_C, min_examples=self.inducer.learned_min_examples
+            )
+        self._known_signatures: set[str] = set()
+        self._learn_lock = threading.Lock()
+
+    @property
+    def learned_intents(self) -> LearnedIntents | None:
+        """The induced intents learned online from stored plans (``None`` when off).
+
+        Each plan stored for a request of no known intent adds the request, labelled with
+        the plan's shape, unless that shape was stored under a known intent. The model is
+        refitted inside :meth:`store` (synchronously; :meth:`astore` runs it in a worker
+        thread) once the label has ``inducer.learned_min_examples`` requests.
+        """
+        return self._learned
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -294,7 +325,7 @@ class PlanCache:
         return cache
 
     def empty_copy(self, index: VectorIndex | None = None) -> PlanCache:
-        """A cache with the same models and settings and no entries.
+        """A cache with the same models and settings and no entries (nor learned intents).
 
         Args:
             index: The new cache's vector back-end (a new in-memory faiss index of the
@@ -347,7 +378,7 @@ class PlanCache:
         hits: list[VectorHit] = []
         if partition:
             t0 = time.perf_counter()
-            hits = self.index.search(vector, partition=partition, k=self._k(partition))
+            hits = self.index.search(vector, partition=partition, k=self._k(partition, intent))
             timings["search"] = _ms_since(t0)
         return self._decide(request, intent, parameters, stripped, partition, vector, hits, timings)
 
@@ -361,7 +392,9 @@ class PlanCache:
         hits: list[VectorHit] = []
         if partition:
             t0 = time.perf_counter()
-            hits = await self.index.asearch(vector, partition=partition, k=self._k(partition))
+            hits = await self.index.asearch(
+                vector, partition=partition, k=self._k(partition, intent)
+            )
             timings["search"] = _ms_since(t0)
         return self._decide(request, intent, parameters, stripped, partition, vector, hits, timings)
 
@@ -381,12 +414,14 @@ class PlanCache:
         """
         key, partition, vector, payload = self._entry(lookup, plan)
         self.index.add(partition, key, vector, payload)
+        self._learn(lookup.request, partition, payload)
         return key
 
     async def astore(self, lookup: CacheLookup, plan: Plan) -> str:
         """Async :meth:`store`."""
         key, partition, vector, payload = self._entry(lookup, plan)
         await self.index.aadd(partition, key, vector, payload)
+        await asyncio.to_thread(self._learn, lookup.request, partition, payload)
         return key
 
     # -- thresholds ---------------------------------------------------------------------
@@ -418,6 +453,9 @@ class PlanCache:
     def save(self, directory: str | Path) -> None:
         """Save the pipeline's models and settings (atomically) to ``directory``.
 
+        The learned intents are saved as their examples (``learned.json``) and refitted
+        by :meth:`load`.
+
         The vector entries are saved by the back-end itself (faiss: ``index.save``;
         pgvector: already in the database). The directory is written beside the target
         and renamed into place, so a crash never leaves it half written.
@@ -447,9 +485,7 @@ class PlanCache:
                 "default_threshold": self.default_threshold,
                 "intent_gating": self.intent_gating,
                 "strip_parameters": self.strip_parameters,
-                "inducer": None
-                if self.inducer is None
-                else {"threshold": self.inducer.threshold, "k": self.inducer.k},
+                "inducer": None if self.inducer is None else self.inducer.settings(),
                 "max_request_chars": self.max_request_chars,
                 "fill_missing": self.fill_missing,
                 "min_confidence": self.min_confidence,
@@ -459,6 +495,15 @@ class PlanCache:
                 json.dump(settings, f, ensure_ascii=False, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
+            if self._learned is not None:
+                learned = {
+                    "examples": [list(e) for e in self._learned.examples],
+                    "known_signatures": sorted(self._known_signatures),
+                }
+                with open(tmp / "learned.json", "w", encoding="utf-8") as f:
+                    json.dump(learned, f, ensure_ascii=False)
+                    f.flush()
+                    os.fsync(f.fileno())
             if target.exists():
                 old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
                 target.rename(old)
@@ -514,7 +559,7 @@ class PlanCache:
             if embeddings is None:
                 embeddings = NgramEmbeddings.load(path / "embeddings")
             inducer_cfg = settings.get("inducer")
-            return cls(
+            cache = cls(
                 embeddings=embeddings,
                 index=index,
                 classifier=classifier,
@@ -531,6 +576,21 @@ class PlanCache:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CacheCorruptError(f"{path}: bad settings: {exc}") from exc
+        cache._load_learned(path / "learned.json")
+        return cache
+
+    def _load_learned(self, file: Path) -> None:
+        if self._learned is None or not file.exists():
+            return
+        try:
+            with open(file, encoding="utf-8") as f:
+                learned = json.load(f)
+            self._known_signatures = {str(s) for s in learned["known_signatures"]}
+            for text, label in learned["examples"]:
+                self._learned.add(str(text), str(label), refit=False)
+        except (OSError, ValueError, KeyError, TypeError, RequestError) as exc:
+            raise CacheCorruptError(f"cannot read {file}: {exc}") from exc
+        self._learned.refit()
 
     # -- internals ----------------------------------------------------------------------
     def _analyse(
@@ -548,9 +608,19 @@ class PlanCache:
                 top_label, top_p = intent.top[0]
                 known = top_p >= self.min_confidence
                 intent = IntentPrediction(top_label if known else None, top_p, intent.top)
+            learned = self._learned.predict(request) if self._learned is not None else None
             timings["classify"] = _ms_since(t0)
             label = intent.label
-            if label is not None:
+            if learned is not None and self.inducer is not None:
+                # A learned intent beats every known one: the known label is doubtful.
+                name, p = learned
+                if p >= self.inducer.learned_confidence:
+                    intent = IntentPrediction(name, p, ((name, p), *intent.top))
+                else:
+                    intent = IntentPrediction(None, p, intent.top)
+                label = None  # the extractor knows no slots of a learned intent
+                partition = self.inducer.partition
+            elif label is not None:
                 partition = label
             elif self.inducer is not None:
                 partition = self.inducer.partition
@@ -589,8 +659,23 @@ class PlanCache:
             and intent.confidence >= self.classifier.min_confidence
         )
 
-    def _k(self, partition: str) -> int:
-        return self.inducer.k if self._induced(partition) and self.inducer is not None else 1
+    def _k(self, partition: str, intent: IntentPrediction | None) -> int:
+        if not self._induced(partition) or self.inducer is None:
+            return 1
+        if self._learned_label(intent) is not None:
+            return max(self.inducer.k, self.inducer.learned_k)
+        return self.inducer.k
+
+    def _learned_label(self, intent: IntentPrediction | None) -> str | None:
+        """The learned intent of a prediction (``None`` when it is known or unknown)."""
+        if intent is None or intent.label is None or self.classifier is None:
+            return None
+        return None if intent.label in self.classifier.labels else intent.label
+
+    def _known_top(self, intent: IntentPrediction) -> str | None:
+        """The most likely *known* intent of a prediction."""
+        labels = self.classifier.labels if self.classifier is not None else ()
+        return next((lab for lab, _ in intent.top if lab in labels), None)
 
     def _induced(self, partition: str) -> bool:
         return self.inducer is not None and partition == self.inducer.partition
@@ -618,6 +703,17 @@ class PlanCache:
 
         if not partition:
             return miss("unknown intent")
+        learned = self._learned_label(intent)
+        if learned is not None and self.inducer is not None and intent is not None:
+            chosen = self.inducer.choose_learned(hits, learned)
+            if chosen is not None:
+                return self._fill(
+                    request, intent, parameters, stripped, partition,
+                    self.inducer.learned_threshold, chosen, vector, timings,
+                )  # fmt: skip
+            # No entry of the learned intent is close: match as a request of unknown intent.
+            intent = IntentPrediction(None, intent.confidence, intent.top[1:])
+            hits = hits[: self.inducer.k]
         if self._induced(partition) and self.inducer and not self.inducer.usable(stripped):
             return miss("unknown intent, and too little left after stripping to match by")
         top = intent.top[0][0] if intent is not None and intent.top else None
@@ -635,6 +731,23 @@ class PlanCache:
         assert best is not None
         if best.score < threshold:
             return miss(f"nearest entry is {best.score:.3f} similar, below {threshold:.3f}")
+        return self._fill(
+            request, intent, parameters, stripped, partition, threshold, best, vector, timings
+        )
+
+    def _fill(
+        self,
+        request: str,
+        intent: IntentPrediction | None,
+        parameters: tuple[Parameter, ...],
+        stripped: str,
+        partition: str,
+        threshold: float,
+        best: VectorHit,
+        vector: np.ndarray,
+        timings: dict[str, float],
+    ) -> CacheLookup:
+        """Fill the chosen entry's plan with the request's parameters (a miss if it cannot)."""
         t0 = time.perf_counter()
         values = {p.slot: p.value for p in reversed(parameters)}
         try:
@@ -644,7 +757,11 @@ class PlanCache:
             plan = template.fill(values)
         except MissingParameterError as exc:
             timings["fill"] = _ms_since(t0)
-            return miss(f"the cached plan needs {', '.join(exc.missing)}, not in the request")
+            return CacheLookup(
+                request, intent, parameters, stripped, partition, threshold, None,
+                f"the cached plan needs {', '.join(exc.missing)}, not in the request",
+                timings, vector,
+            )  # fmt: skip
         except (KeyError, TypeError, PlanValidationError) as exc:
             raise CacheCorruptError(f"cache entry {best.key!r} holds no valid plan: {exc}") from exc
         timings["fill"] = _ms_since(t0)
@@ -692,9 +809,26 @@ class PlanCache:
             )
         if lookup.intent is not None:
             payload["label"] = lookup.intent.label
-            if lookup.intent.top:
-                payload["top"] = lookup.intent.top[0][0]
+            top = self._known_top(lookup.intent)
+            if top is not None:
+                payload["top"] = top
+        if self.inducer is not None and "induced" not in payload:
+            payload["shape"] = self.inducer.label(template)
         return uuid.uuid4().hex, partition, lookup.vector, payload
+
+    def _learn(self, request: str, partition: str, payload: Mapping[str, Any]) -> None:
+        """Teach the learned intents a stored plan's request (see :attr:`learned_intents`)."""
+        if self._learned is None:
+            return
+        with self._learn_lock:
+            if not self._induced(partition):
+                shape = payload.get("shape")
+                if shape is not None:
+                    self._known_signatures.add(str(shape))
+                return
+            label = str(payload["induced"])
+            if label not in self._known_signatures:
+                self._learned.add(request, label)
 
 
 def _check_threshold(name: str, value: float) -> float:
