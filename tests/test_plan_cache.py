@@ -342,6 +342,40 @@ def test_a_confident_intent_reuses_its_plan_even_when_worded_otherwise(cache: Pl
         cache.classifier.min_confidence = saved
 
 
+def test_a_doubted_miss_joins_its_intent_once_the_planner_confirms_the_shape(
+    cache: PlanCache, tmp_path: Path
+) -> None:
+    assert cache.classifier is not None and cache.inducer is not None
+    saved = cache.classifier.min_confidence
+    cache.min_confidence = 0.0  # every request searches its top intent's partition ...
+    cache.classifier.min_confidence = 1.0  # ... which the classifier alone never vouches for
+    induced = cache.inducer.partition
+    try:
+        cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)  # no shape known yet
+        assert (cache.index.count("train.QUERY"), cache.index.count(induced)) == (0, 1)
+        cache.store(cache.lookup("长沙到上海的火车票"), TRAIN_PLAN)  # the planner agrees
+        assert (cache.index.count("train.QUERY"), cache.index.count(induced)) == (1, 1)
+        cache.store(cache.lookup("广州到深圳的火车票"), DISH_PLAN)  # a misroute's plan
+        assert (cache.index.count("train.QUERY"), cache.index.count(induced)) == (1, 2)
+        # an entry filed on the planner's word serves only requests the classifier vouches
+        # for: a doubted request could be a misroute that happens to look like it
+        doubted = cache.lookup("南京到杭州的火车票")
+        assert doubted.hit is None and doubted.partition == "train.QUERY"
+        cache.classifier.min_confidence = 0.0
+        vouched = cache.lookup("南京到杭州的火车票")
+        assert vouched.hit is not None and vouched.hit.payload.get("by_plan") is True
+        assert vouched.hit.plan.steps[0].inputs == {"from": "南京", "to": "杭州"}
+        # what the cache learned of the intent's plans is saved with it
+        cache.classifier.min_confidence = 1.0
+        cache.save(tmp_path / "c")
+        loaded = PlanCache.load(tmp_path / "c")  # entries are not saved: an empty index
+        loaded.min_confidence = 0.0
+        loaded.store(loaded.lookup("成都到西安的火车票"), TRAIN_PLAN)
+        assert loaded.index.count("train.QUERY") == 1  # confirmed at once
+    finally:
+        cache.classifier.min_confidence = saved
+
+
 RIDDLE_PLAN = Plan(
     steps=[
         PlanStep(id="s1", description="tell a riddle", tool="riddle", inputs={}, output="riddle")

@@ -60,6 +60,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,7 +244,9 @@ class PlanCache:
             self._learned = LearnedIntents(
                 classifier, C=self.inducer.learned_C, min_examples=self.inducer.learned_min_examples
             )
-        self._known_signatures: set[str] = set()
+        self._known_signatures: set[str] = set()  # plan shapes stored under known intents
+        # per known intent, the shapes of the plans made for requests searched there
+        self._intent_shapes: dict[str, Counter[str]] = {}
         self._learn_lock = threading.Lock()
 
     @property
@@ -414,14 +417,14 @@ class PlanCache:
         """
         key, partition, vector, payload = self._entry(lookup, plan)
         self.index.add(partition, key, vector, payload)
-        self._learn(lookup.request, partition, payload)
+        self._learn(lookup, partition, payload)
         return key
 
     async def astore(self, lookup: CacheLookup, plan: Plan) -> str:
         """Async :meth:`store`."""
         key, partition, vector, payload = self._entry(lookup, plan)
         await self.index.aadd(partition, key, vector, payload)
-        await asyncio.to_thread(self._learn, lookup.request, partition, payload)
+        await asyncio.to_thread(self._learn, lookup, partition, payload)
         return key
 
     # -- thresholds ---------------------------------------------------------------------
@@ -495,10 +498,11 @@ class PlanCache:
                 json.dump(settings, f, ensure_ascii=False, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
-            if self._learned is not None:
+            if self.inducer is not None:
                 learned = {
-                    "examples": [list(e) for e in self._learned.examples],
+                    "examples": [] if self._learned is None else self._learned.examples,
                     "known_signatures": sorted(self._known_signatures),
+                    "intent_shapes": {k: dict(v) for k, v in self._intent_shapes.items()},
                 }
                 with open(tmp / "learned.json", "w", encoding="utf-8") as f:
                     json.dump(learned, f, ensure_ascii=False)
@@ -580,17 +584,23 @@ class PlanCache:
         return cache
 
     def _load_learned(self, file: Path) -> None:
-        if self._learned is None or not file.exists():
+        if self.inducer is None or not file.exists():
             return
         try:
             with open(file, encoding="utf-8") as f:
                 learned = json.load(f)
             self._known_signatures = {str(s) for s in learned["known_signatures"]}
-            for text, label in learned["examples"]:
-                self._learned.add(str(text), str(label), refit=False)
-        except (OSError, ValueError, KeyError, TypeError, RequestError) as exc:
+            self._intent_shapes = {
+                str(k): Counter({str(shape): int(n) for shape, n in v.items()})
+                for k, v in learned.get("intent_shapes", {}).items()
+            }
+            if self._learned is not None:
+                for text, label in learned["examples"]:
+                    self._learned.add(str(text), str(label), refit=False)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RequestError) as exc:
             raise CacheCorruptError(f"cannot read {file}: {exc}") from exc
-        self._learned.refit()
+        if self._learned is not None:
+            self._learned.refit()
 
     # -- internals ----------------------------------------------------------------------
     def _analyse(
@@ -659,9 +669,21 @@ class PlanCache:
             and intent.confidence >= self.classifier.min_confidence
         )
 
+    def _doubted(self, intent: IntentPrediction | None, partition: str) -> bool:
+        """Whether ``partition`` is the request's known intent, but not vouched for."""
+        return (
+            intent is not None
+            and intent.label is not None
+            and partition == intent.label
+            and not self._induced(partition)
+            and not self._vouched(intent, partition)
+        )
+
     def _k(self, partition: str, intent: IntentPrediction | None) -> int:
         if not self._induced(partition) or self.inducer is None:
-            return 1
+            # a request the classifier does not vouch for may skip entries filed on the
+            # planner's word (see _decide): look a little further
+            return _UNVOUCHED_K if self._doubted(intent, partition) else 1
         if self._learned_label(intent) is not None:
             return max(self.inducer.k, self.inducer.learned_k)
         return self.inducer.k
@@ -721,6 +743,10 @@ class PlanCache:
             # No classifier vouches for the request: its top intent must at least agree
             # with the top intent of the entry it would reuse.
             hits = [h for h in hits if h.payload.get("top", top) == top]
+        elif self._doubted(intent, partition):
+            # Nor for this one: it reuses only entries the classifier vouched for (an
+            # entry filed on the planner's word may be a near neighbour of a misroute).
+            hits = [h for h in hits if not h.payload.get("by_plan")][:1]
         if not hits:
             return miss("nothing cached for this intent yet")
         best: VectorHit | None = hits[0]
@@ -771,22 +797,21 @@ class PlanCache:
             vector,
         )  # fmt: skip
 
-    def _store_partition(self, lookup: CacheLookup) -> str:
-        """Where a missed request's plan is filed.
+    def _store_partition(self, lookup: CacheLookup, shape: str | None) -> str:
+        """Where a missed request's plan (of plan shape ``shape``) is filed.
 
         A request searched in its intent's partition on a confidence the classifier alone
         would not vouch for (below its stand-alone ``min_confidence``) is filed with the
         induced plans instead: one misrouted request must not pollute an intent's
         partition, where every later request of that intent would reuse its wrong plan.
+        Unless the planner confirms the intent: the plan has the shape that the plans
+        made so far for requests searched in that partition have most often (a
+        misrouted request's plan has its own intent's shape).
         """
-        intent = lookup.intent
-        if (
-            self.inducer is not None
-            and intent is not None
-            and intent.label is not None
-            and lookup.partition == intent.label
-            and not self._vouched(intent, lookup.partition)
-        ):
+        if self.inducer is not None and self._doubted(lookup.intent, lookup.partition):
+            shapes = self._intent_shapes.get(lookup.partition)
+            if shape is not None and shapes and shapes.most_common(1)[0][0] == shape:
+                return lookup.partition
             return self.inducer.partition
         return lookup.partition
 
@@ -794,14 +819,15 @@ class PlanCache:
         self, lookup: CacheLookup, plan: Plan
     ) -> tuple[str, str, np.ndarray, dict[str, Any]]:
         template = plan.abstract(lookup.values)
-        partition = self._store_partition(lookup)
+        shape = self.inducer.label(template) if self.inducer is not None else None
+        partition = self._store_partition(lookup, shape)
         payload: dict[str, Any] = {
             "plan": template.to_json(),
             "stripped": lookup.stripped,
             "request": lookup.request,
         }
-        if self._induced(partition) and self.inducer is not None:
-            payload["induced"] = self.inducer.label(template)
+        if self._induced(partition) and shape is not None:
+            payload["induced"] = shape
         elif not partition:
             raise RequestError(
                 "this request's intent is unknown and intent induction is off: "
@@ -812,23 +838,33 @@ class PlanCache:
             top = self._known_top(lookup.intent)
             if top is not None:
                 payload["top"] = top
-        if self.inducer is not None and "induced" not in payload:
-            payload["shape"] = self.inducer.label(template)
+        if shape is not None and "induced" not in payload:
+            payload["shape"] = shape
+        if self._doubted(lookup.intent, partition):
+            payload["by_plan"] = True  # filed because the plan's shape confirmed the intent
         return uuid.uuid4().hex, partition, lookup.vector, payload
 
-    def _learn(self, request: str, partition: str, payload: Mapping[str, Any]) -> None:
-        """Teach the learned intents a stored plan's request (see :attr:`learned_intents`)."""
-        if self._learned is None:
+    def _learn(self, lookup: CacheLookup, partition: str, payload: Mapping[str, Any]) -> None:
+        """Learn from a stored plan: its intent's plan shapes, and the learned intents.
+
+        The shapes decide where later plans of the intent are filed
+        (:meth:`_store_partition`); a request of no known intent teaches
+        :attr:`learned_intents`.
+        """
+        if self.inducer is None:
             return
+        shape = str(payload.get("shape", payload.get("induced", "")))
+        intent = lookup.intent
         with self._learn_lock:
+            if intent is not None and intent.label is not None and lookup.partition == intent.label:
+                self._intent_shapes.setdefault(intent.label, Counter())[shape] += 1
             if not self._induced(partition):
-                shape = payload.get("shape")
-                if shape is not None:
-                    self._known_signatures.add(str(shape))
-                return
-            label = str(payload["induced"])
-            if label not in self._known_signatures:
-                self._learned.add(request, label)
+                self._known_signatures.add(shape)
+            elif self._learned is not None and shape not in self._known_signatures:
+                self._learned.add(lookup.request, shape)
+
+
+_UNVOUCHED_K = 8  # entries searched for a request the classifier does not vouch for
 
 
 def _check_threshold(name: str, value: float) -> float:
