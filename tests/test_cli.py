@@ -42,6 +42,8 @@ def test_demo_runs_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     spoken = doc["speculative"]
     assert spoken["final_calls_correct"] == 1.0
     assert spoken["unsafe_before_commit"] == 0 and spoken["aborted_results_leaked"] == 0
+    reuse = doc["plan_reuse"]  # two requests of each of five intents, none trained on
+    assert reuse["wrong_plans"] == 0 and reuse["reused"] == 5 and reuse["planner_calls"] == 5
 
 
 def test_bad_flag_values_give_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
