@@ -49,16 +49,24 @@ def test_make_task_is_seeded_and_mixes_every_kind_of_tool() -> None:
     assert all(any(c.name == "create_ticket" for c in make_task(t, SEED).calls) for t in range(3))
 
 
+def _instant_tools(task: Any, trial: int, tmp_path: Path) -> list[Any]:
+    """The task's tools (first attempt, plain saver), journaling to a file, no latency."""
+    journal = child.Journal(tmp_path / "j.jsonl")
+    return list(
+        child.build_tools(
+            task,
+            trial=trial,
+            system="stock",
+            attempt=0,
+            journal=journal,
+            latency=LatencyModel.zero(),
+        )
+    )
+
+
 def test_build_tools_labels_by_kind(tmp_path: Path) -> None:
     task = make_task(0, SEED)
-    tools = child.build_tools(
-        task,
-        trial=0,
-        system="stock",
-        attempt=0,
-        journal=child.Journal(tmp_path / "j.jsonl"),
-        latency=LatencyModel.zero(),
-    )
+    tools = _instant_tools(task, 0, tmp_path)
     by_name = {t.name: t for t in tools}
     assert is_safe_tool(by_name["get_balance"])
     assert not is_safe_tool(by_name["pay_invoice"]) and takes_idempotency_key(
@@ -91,14 +99,7 @@ async def test_tools_journal_every_execution_with_key_and_call_id(tmp_path: Path
 
 async def test_standard_agent_is_the_usual_tool_loop(tmp_path: Path) -> None:
     task = make_task(1, SEED)
-    tools = child.build_tools(
-        task,
-        trial=1,
-        system="stock",
-        attempt=0,
-        journal=child.Journal(tmp_path / "j.jsonl"),
-        latency=LatencyModel.zero(),
-    )
+    tools = _instant_tools(task, 1, tmp_path)
     model = ScriptedChatModel(
         script=child.AttemptResponder(task, 0, "stable"), latency=LatencyModel.zero()
     )
@@ -107,7 +108,9 @@ async def test_standard_agent_is_the_usual_tool_loop(tmp_path: Path) -> None:
     config: Any = {"configurable": {"thread_id": "t"}}
     out = await graph.ainvoke({"messages": [HumanMessage(task.question)]}, config)
     assert out["messages"][-1].content == task.final_answer()
-    calls = [c["id"] for m in out["messages"] if isinstance(m, AIMessage) for c in m.tool_calls]
+    calls = [
+        str(c["id"]) for m in out["messages"] if isinstance(m, AIMessage) for c in m.tool_calls
+    ]
     answered = [m.tool_call_id for m in out["messages"] if isinstance(m, ToolMessage)]
     assert sorted(calls) == sorted(answered) and len(calls) == len(task.calls)
     # model turns and tool batches are supersteps of their own, each checkpointed

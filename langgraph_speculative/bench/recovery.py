@@ -606,20 +606,13 @@ class _Scheduler:
             kill_at_ms=(job.deadline - job.spawned) * 1e3 if job.kill_planned else None,
             outcome=None if exit_text == "killed" else _read_outcome(spec.outcome),
         )
-        if job.phase == "standard":
-            job.standard = log
+        if job.phase in ("standard", "uncrashed"):  # the timed runs, never killed
+            setattr(job, job.phase, log)
             if exit_text != "ok":
-                job.error = f"the standard-graph run ended with {exit_text}: {_why(log)}"
+                job.error = f"the {job.phase} run ended with {exit_text}: {_why(log)}"
                 job.phase = "done"
             else:
-                job.phase = "uncrashed"
-        elif job.phase == "uncrashed":
-            job.uncrashed = log
-            if exit_text != "ok":
-                job.error = f"the uncrashed run ended with {exit_text}: {_why(log)}"
-                job.phase = "done"
-            else:
-                job.phase = "run"
+                job.phase = "uncrashed" if job.phase == "standard" else "run"
         else:
             job.attempts.append(log)
             if exit_text == "killed":
