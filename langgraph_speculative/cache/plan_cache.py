@@ -857,7 +857,10 @@ class PlanCache:
         intent = lookup.intent
         with self._learn_lock:
             if intent is not None and intent.label is not None and lookup.partition == intent.label:
-                self._intent_shapes.setdefault(intent.label, Counter())[shape] += 1
+                # copied, then swapped in: lookups on other threads read it without the lock
+                counts = Counter(self._intent_shapes.get(intent.label, ()))
+                counts[shape] += 1
+                self._intent_shapes = {**self._intent_shapes, intent.label: counts}
             if not self._induced(partition):
                 self._known_signatures.add(shape)
             elif self._learned is not None and shape not in self._known_signatures:
