@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,13 +201,26 @@ def _check_messages(out: dict[str, Any], plan: Sequence[str]) -> list[ToolMessag
     return results
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+async def saver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """The wrapper over an in-memory saver, and over AsyncSqliteSaver on a file."""
+    if request.param == "memory":
+        yield InterruptAwareCheckpointer(InMemorySaver())
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "c.db")) as inner:
+        yield InterruptAwareCheckpointer(inner)
+
+
 def _config() -> RunnableConfig:
     return {"configurable": {"thread_id": uuid.uuid4().hex}}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_crash_while_listening_after_the_final_input(backend: str) -> None:
-    saver = InterruptAwareCheckpointer(InMemorySaver())
+async def test_crash_while_listening_after_the_final_input(
+    backend: str, saver: InterruptAwareCheckpointer
+) -> None:
     world, config = World(), _config()
     dead = await _crash(saver, backend, world, lambda v: v.final and not v.confirmed, config)
     # before the commit point: the weather ran, the booking was held (never run)
@@ -227,8 +241,9 @@ async def test_crash_while_listening_after_the_final_input(backend: str) -> None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_crash_before_the_final_input_then_the_user_goes_on(backend: str) -> None:
-    saver = InterruptAwareCheckpointer(InMemorySaver())
+async def test_crash_before_the_final_input_then_the_user_goes_on(
+    backend: str, saver: InterruptAwareCheckpointer
+) -> None:
     world, config = World(), _config()
     seen_weather = lambda v: "c0" in v.results and not v.final  # noqa: E731
     await _crash(saver, backend, world, seen_weather, config, final=False)
@@ -244,8 +259,7 @@ async def test_crash_before_the_final_input_then_the_user_goes_on(backend: str) 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_crash_at_the_commit_point(backend: str) -> None:
-    saver = InterruptAwareCheckpointer(InMemorySaver())
+async def test_crash_at_the_commit_point(backend: str, saver: InterruptAwareCheckpointer) -> None:
     world, config = World(), _config()
 
     def patch(run: SpeculativeRun) -> None:
@@ -273,8 +287,9 @@ async def test_crash_at_the_commit_point(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_crash_after_the_commit_point_before_the_answer(backend: str) -> None:
-    saver = InterruptAwareCheckpointer(InMemorySaver())
+async def test_crash_after_the_commit_point_before_the_answer(
+    backend: str, saver: InterruptAwareCheckpointer
+) -> None:
     world, config = World(), _config()
     # the model dies once it has every result of its plan, before it answers
     every_result = lambda v: v.confirmed and {"c0", "c1"} <= v.results  # noqa: E731
