@@ -895,10 +895,10 @@ class RunJournal:
 
         Args:
             release: Write a ``release`` record (and everything queued with it), so that
-                another process may resume the task at once: for a run that failed or
-                was cancelled. ``False``, for a node run that returned: LangGraph's own
-                write of the node's output supersedes the journal, so nothing more is
-                written; writes under way are awaited and records only deferred (which
+                another process may resume the task at once. ``False`` (for a node run
+                that returned and does not :attr:`owes_release`): nothing more is
+                written, since LangGraph's own write of the node's output supersedes the
+                journal; writes under way are awaited and records only deferred (which
                 promised nothing) are dropped.
         """
         if self.state is None or self._live is None:
@@ -913,6 +913,17 @@ class RunJournal:
                     await asyncio.shield(pending)
         finally:
             self.detach()
+
+    @property
+    def owes_release(self) -> bool:
+        """Whether the run must write a ``release`` record when it ends.
+
+        A creator that wrote nothing need not: its lease goes stale ``claim_window``
+        seconds after its checkpoint was stored. A run that wrote a record, or claimed
+        the task on a resume, would otherwise look alive to another process on its host
+        for as long as its process lives (to one on another host, for ``lease_ttl``).
+        """
+        return self._tail is not None or (self.lease is not None and self.lease.epoch > 0)
 
     def detach(self) -> None:
         """Stop owning the task without writing (what a crash amounts to)."""
@@ -1019,11 +1030,12 @@ class RunJournal:
 async def journal_session(journal: RunJournal | None) -> AsyncIterator[RunJournal | None]:
     """Open ``journal`` for the body of a node run and end it as the run ends.
 
-    A run that returns writes nothing more: LangGraph saves the node's output next, and
-    that supersedes the journal (records only deferred are dropped). A run that raises an
-    ``Exception`` or is cancelled releases its claim (the process lives on, another may
-    resume the task at once); any other ``BaseException`` (a process going down, or a
-    test's simulated crash) only detaches, as a crash would.
+    A run that raises an ``Exception`` or is cancelled releases its claim (the process
+    lives on, another may resume the task at once); so does a run that returns, if it
+    :attr:`~RunJournal.owes_release` (LangGraph saves the node's output next, but if that
+    fails, another process must not take the run for a live one). Any other
+    ``BaseException`` (a process going down, or a test's simulated crash) only detaches,
+    as a crash would.
     ``None`` passes through, so nodes write ``async with journal_session(journal_for(
     config)) as journal:`` and work the same without the checkpointer.
 
@@ -1044,7 +1056,7 @@ async def journal_session(journal: RunJournal | None) -> AsyncIterator[RunJourna
         journal.detach()
         raise
     else:
-        await journal.close(release=False)  # the node's own output is saved next
+        await journal.close(release=journal.owes_release)
     finally:
         journal.detach()
 
