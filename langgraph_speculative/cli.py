@@ -73,7 +73,13 @@ def latency_from_args(args: argparse.Namespace) -> object:
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every sub-command."""
     from langgraph_speculative import demo
-    from langgraph_speculative.bench import async_calling, plan_cache, recovery, speculative
+    from langgraph_speculative.bench import (
+        async_calling,
+        cache_scale,
+        plan_cache,
+        recovery,
+        speculative,
+    )
     from langgraph_speculative.integrations import sim_server
 
     parser = argparse.ArgumentParser(
@@ -104,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_latency_arguments(p_rec, estimates=False)
     recovery.add_arguments(p_rec)
     p_rec.set_defaults(run=recovery.run)
+    p_scale = bench_sub.add_parser(
+        "cache-scale", help="plan-cache lookup at scale (vector indexes)"
+    )
+    cache_scale.add_arguments(p_scale)
+    p_scale.set_defaults(run=cache_scale.run)
 
     p_serve = sub.add_parser("serve-sim", help="serve the simulated model over HTTP (OpenAI API)")
     add_latency_arguments(p_serve)
