@@ -71,7 +71,7 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from langgraph_speculative.cache.vector_index import Vector, VectorHit, VectorIndex
+from langgraph_speculative.cache.vector_index import VectorHit, VectorIndex
 from langgraph_speculative.errors import (
     CacheCorruptError,
     ConcurrentWriterError,
@@ -128,6 +128,8 @@ class FaissIndex(VectorIndex):
         assert index.remove("p", "a") and index.search([0.0, 1.0], partition="p") == []
         ```
     """
+
+    inline_async = True  # calls take microseconds under the lock: no worker thread
 
     def __init__(
         self,
@@ -299,47 +301,6 @@ class FaissIndex(VectorIndex):
                 part = self._parts.get(partition)
                 return 0 if part is None else len(part.ids)
             return sum(len(part.ids) for part in self._parts.values())
-
-    # -- async: microseconds, so inline -------------------------------------------------------
-    async def aadd(
-        self, partition: str, key: str, vector: Vector, payload: dict[str, Any] | None = None
-    ) -> None:
-        """Async :meth:`add`; runs inline (the lock is held for microseconds).
-
-        Args:
-            partition: The partition.
-            key: The entry's key.
-            vector: The embedding.
-            payload: A JSON object stored with the entry.
-        """
-        self.add(partition, key, vector, payload)
-
-    async def asearch(
-        self, vector: Vector, *, partition: str | None, k: int = 1
-    ) -> list[VectorHit]:
-        """Async :meth:`search`; runs inline (microseconds at cache sizes).
-
-        Args:
-            vector: The query embedding.
-            partition: The partition, or ``None`` for all.
-            k: How many hits at most.
-
-        Returns:
-            Hits by decreasing score.
-        """
-        return self.search(vector, partition=partition, k=k)
-
-    async def aremove(self, partition: str, key: str) -> bool:
-        """Async :meth:`remove`; runs inline.
-
-        Args:
-            partition: The entry's partition.
-            key: The entry's key.
-
-        Returns:
-            ``True`` if the entry existed.
-        """
-        return self.remove(partition, key)
 
     # -- persistence ----------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:

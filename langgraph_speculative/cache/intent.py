@@ -667,10 +667,14 @@ class IntentClassifier:
             RequestError: If ``text`` is not a string, is blank, or is too long.
         """
         self._require_fitted("predict")
-        text = self._check_text(text)
-        idx, vals = self._features.row(self._grams(text, self._extractor))
-        scores = vals @ self._coef[idx] + self._intercept
+        _, scores = self._scores(text)
         return self._prediction(_softmax(scores / self._temperature))
+
+    def _scores(self, text: str) -> tuple[list[str], np.ndarray]:
+        """A request's n-grams and its raw score for each known intent."""
+        grams = self._grams(self._check_text(text), self._extractor)
+        idx, vals = self._features.row(grams)
+        return grams, vals @ self._coef[idx] + self._intercept
 
     def predict_many(self, texts: Sequence[str]) -> list[IntentPrediction]:
         """Predict the intents of many requests (one matrix product).
@@ -994,6 +998,32 @@ class LearnedIntents:
             features, np.asarray(w.T), np.asarray(b, dtype=np.float64), labels
         )
 
+    def classify(self, text: str) -> tuple[IntentPrediction, tuple[str, float] | None]:
+        """The classifier's prediction and :meth:`predict`'s, in one pass over the request.
+
+        Args:
+            text: The request.
+
+        Returns:
+            ``(IntentClassifier.predict(text), predict(text))``.
+
+        Raises:
+            RequestError: If ``text`` is not a usable request.
+        """
+        clf = self.classifier
+        grams, known = clf._scores(text)
+        prediction = clf._prediction(_softmax(known / clf._temperature))
+        head = self._head
+        if head is None:
+            return prediction, None
+        idx, vals = head.features.row(grams)
+        learned = vals @ head.coef[idx] + head.intercept
+        probs = _softmax(np.concatenate([known, learned]) / clf._temperature)
+        j = int(np.argmax(probs))
+        if j < len(known):
+            return prediction, None
+        return prediction, (head.labels[j - len(known)], float(probs[j]))
+
     def predict(self, text: str) -> tuple[str, float] | None:
         """The learned intent of a request, when one beats every known intent.
 
@@ -1008,17 +1038,4 @@ class LearnedIntents:
         Raises:
             RequestError: If ``text`` is not a usable request.
         """
-        head = self._head
-        if head is None:
-            return None
-        clf = self.classifier
-        grams = clf._grams(clf._check_text(text), clf._extractor)
-        idx, vals = clf._features.row(grams)
-        known = vals @ clf._coef[idx] + clf._intercept
-        idx, vals = head.features.row(grams)
-        learned = vals @ head.coef[idx] + head.intercept
-        probs = _softmax(np.concatenate([known, learned]) / clf._temperature)
-        j = int(np.argmax(probs))
-        if j < len(known):
-            return None
-        return head.labels[j - len(known)], float(probs[j])
+        return self.classify(text)[1]

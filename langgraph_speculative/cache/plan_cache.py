@@ -613,12 +613,14 @@ class PlanCache:
         if self.intent_gating:
             assert self.classifier is not None
             t0 = time.perf_counter()
-            intent = self.classifier.predict(request)
+            if self._learned is not None:
+                intent, learned = self._learned.classify(request)
+            else:
+                intent, learned = self.classifier.predict(request), None
             if self.min_confidence is not None and intent.top:
                 top_label, top_p = intent.top[0]
                 known = top_p >= self.min_confidence
                 intent = IntentPrediction(top_label if known else None, top_p, intent.top)
-            learned = self._learned.predict(request) if self._learned is not None else None
             timings["classify"] = _ms_since(t0)
             label = intent.label
             if learned is not None and self.inducer is not None:

@@ -92,8 +92,8 @@ class VectorIndex(ABC):
 
     Subclasses implement the underscore hooks (``_add_many``, ``_search``, ``_remove``,
     ``_partitions``, ``_count``, ``_close``); the public methods validate, normalise and
-    then call them. Async twins run the sync method in a worker thread unless a
-    back-end overrides them.
+    then call them. Async twins run the sync method in a worker thread, or inline for a
+    back-end whose calls take microseconds (:attr:`inline_async`).
 
     Example:
         ```python
@@ -124,6 +124,9 @@ class VectorIndex(ABC):
         assert index.count("p") == 1
         ```
     """
+
+    inline_async: bool = False
+    """Whether the async twins run the sync methods inline (in-memory back-ends)."""
 
     def __init__(self, dim: int, *, normalize: bool = True) -> None:
         """Set the dimension shared by every vector of the index.
@@ -344,7 +347,7 @@ class VectorIndex(ABC):
     async def aadd(
         self, partition: str, key: str, vector: Vector, payload: dict[str, Any] | None = None
     ) -> None:
-        """Async :meth:`add` (by default the sync method in a worker thread).
+        """Async :meth:`add` (the sync method in a worker thread, or inline).
 
         Args:
             partition: The partition.
@@ -352,12 +355,15 @@ class VectorIndex(ABC):
             vector: The embedding.
             payload: A JSON object stored with the entry.
         """
-        await asyncio.to_thread(self.add, partition, key, vector, payload)
+        if self.inline_async:
+            self.add(partition, key, vector, payload)
+        else:
+            await asyncio.to_thread(self.add, partition, key, vector, payload)
 
     async def asearch(
         self, vector: Vector, *, partition: str | None, k: int = 1
     ) -> list[VectorHit]:
-        """Async :meth:`search` (by default the sync method in a worker thread).
+        """Async :meth:`search` (the sync method in a worker thread, or inline).
 
         Args:
             vector: The query embedding.
@@ -367,10 +373,12 @@ class VectorIndex(ABC):
         Returns:
             Hits by decreasing score.
         """
+        if self.inline_async:
+            return self.search(vector, partition=partition, k=k)
         return await asyncio.to_thread(self.search, vector, partition=partition, k=k)
 
     async def aremove(self, partition: str, key: str) -> bool:
-        """Async :meth:`remove` (by default the sync method in a worker thread).
+        """Async :meth:`remove` (the sync method in a worker thread, or inline).
 
         Args:
             partition: The entry's partition.
@@ -379,6 +387,8 @@ class VectorIndex(ABC):
         Returns:
             ``True`` if the entry existed.
         """
+        if self.inline_async:
+            return self.remove(partition, key)
         return await asyncio.to_thread(self.remove, partition, key)
 
     # -- back-end hooks ---------------------------------------------------------------------
