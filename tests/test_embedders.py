@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
+from langgraph_speculative.cache._model_files import sha256_json
 from langgraph_speculative.cache.embedders import (
     NgramEmbeddings,
     embedding_dimension,
@@ -232,10 +233,9 @@ def test_load_wrong_format_version_and_content(tmp_path: Path) -> None:
     with pytest.raises(CacheCorruptError, match="version"):
         NgramEmbeddings.load(path)
     # a consistent checksum over inconsistent content (IDF shorter than dim)
-    from langgraph_speculative.cache import embedders
 
     body = {"config": doc["config"], "n_docs": doc["n_docs"], "idf": doc["idf"][:5]}
-    forged = {**doc, **body, "sha256": embedders._sha256_json(body)}
+    forged = {**doc, **body, "sha256": sha256_json(body)}
     path.write_text(json.dumps(forged), encoding="utf-8")
     with pytest.raises(CacheCorruptError, match="idf"):
         NgramEmbeddings.load(path)

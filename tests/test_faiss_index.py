@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from langgraph_speculative.cache import faiss_index as fi
+from langgraph_speculative.cache._model_files import sha256_json
 from langgraph_speculative.cache.faiss_index import LOCK_FILE, MANIFEST_FILE, FaissIndex
 from langgraph_speculative.errors import (
     CacheCorruptError,
@@ -197,7 +198,7 @@ def test_other_version_or_format(saved: Path) -> None:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest.pop("manifest_sha256")
     manifest["version"] = 99
-    manifest["manifest_sha256"] = fi._sha256_json(manifest)
+    manifest["manifest_sha256"] = sha256_json(manifest)
     path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(CacheCorruptError, match="version 99"):
         FaissIndex.load(saved)
@@ -238,7 +239,7 @@ def test_manifest_naming_wrong_index_type(tmp_path: Path) -> None:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest.pop("manifest_sha256")
     manifest["hnsw"] = False
-    manifest["manifest_sha256"] = fi._sha256_json(manifest)
+    manifest["manifest_sha256"] = sha256_json(manifest)
     path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(CacheCorruptError, match="index type"):
         FaissIndex.load(target)

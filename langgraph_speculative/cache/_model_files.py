@@ -22,7 +22,7 @@ import numpy as np
 
 from langgraph_speculative.errors import CacheCorruptError
 
-__all__ = ["read_model_dir", "write_model_dir"]
+__all__ = ["read_model_dir", "read_tagged_json", "sha256_json", "write_model_dir"]
 
 _META = "meta.json"
 _ARRAYS = "arrays.npz"
@@ -130,3 +130,40 @@ def read_model_dir(
     if missing:
         raise CacheCorruptError(f"{arrays_path}: missing array(s) {missing}")
     return document["meta"], arrays
+
+
+def sha256_json(value: Any) -> str:
+    """The SHA-256 of ``value``'s canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def read_tagged_json(
+    raw: bytes, source: Path, *, fmt: str, version: int, what: str
+) -> dict[str, Any]:
+    """Parse a JSON document that names its format and version, and check both.
+
+    Args:
+        raw: The file's bytes.
+        source: The file (for messages).
+        fmt: The expected ``format`` field.
+        version: The expected ``version`` field.
+        what: What the file should be (for messages), e.g. ``"FaissIndex manifest"``.
+
+    Returns:
+        The document.
+
+    Raises:
+        CacheCorruptError: If it is not JSON, not ours, or of another version.
+    """
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CacheCorruptError(f"{source}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise CacheCorruptError(f"{source}: not a {what} (format tag missing)")
+    if doc.get("version") != version:
+        raise CacheCorruptError(
+            f"{source}: format version {doc.get('version')!r}; this library reads {version}"
+        )
+    return doc

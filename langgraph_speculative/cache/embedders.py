@@ -49,6 +49,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
 
+from langgraph_speculative.cache._model_files import read_tagged_json, sha256_json
 from langgraph_speculative.errors import (
     CacheCorruptError,
     EmbeddingDimensionError,
@@ -423,7 +424,7 @@ class NgramEmbeddings(Embeddings):
         doc = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
-            "sha256": _sha256_json(body),
+            "sha256": sha256_json(body),
             **body,
         }
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -454,20 +455,15 @@ class NgramEmbeddings(Embeddings):
                 version (the message names the file and what failed).
         """
         source = Path(path)
-        raw = source.read_bytes()
-        try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CacheCorruptError(f"{source}: not valid JSON ({exc})") from exc
-        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-            raise CacheCorruptError(f"{source}: not a saved NgramEmbeddings (format tag missing)")
-        if doc.get("version") != _FORMAT_VERSION:
-            raise CacheCorruptError(
-                f"{source}: format version {doc.get('version')!r}; this library reads "
-                f"{_FORMAT_VERSION}"
-            )
+        doc = read_tagged_json(
+            source.read_bytes(),
+            source,
+            fmt=_FORMAT,
+            version=_FORMAT_VERSION,
+            what="saved NgramEmbeddings",
+        )
         body: dict[str, Any] = {k: doc.get(k) for k in ("config", "n_docs", "idf")}
-        if doc.get("sha256") != _sha256_json(body):
+        if doc.get("sha256") != sha256_json(body):
             raise CacheCorruptError(
                 f"{source}: checksum mismatch (the file was altered or damaged)"
             )
@@ -492,11 +488,6 @@ class NgramEmbeddings(Embeddings):
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise CacheCorruptError(f"{source}: invalid content ({exc})") from exc
         return emb
-
-
-def _sha256_json(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def embedding_dimension(embeddings: Embeddings) -> int:

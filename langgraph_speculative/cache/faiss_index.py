@@ -71,6 +71,7 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
+from langgraph_speculative.cache._model_files import read_tagged_json, sha256_json
 from langgraph_speculative.cache.vector_index import VectorHit, VectorIndex
 from langgraph_speculative.errors import (
     CacheCorruptError,
@@ -429,7 +430,7 @@ class FaissIndex(VectorIndex):
                 "partitions": partitions,
                 "files": files,
             }
-            manifest = {**body, "manifest_sha256": _sha256_json(body)}
+            manifest = {**body, "manifest_sha256": sha256_json(body)}
             tmp_manifest = target / f"{_TMP_PREFIX}{token}.manifest"
             _write_durably(tmp_manifest, json.dumps(manifest, ensure_ascii=False).encode())
             os.replace(tmp_manifest, target / MANIFEST_FILE)
@@ -544,11 +545,6 @@ class FaissIndex(VectorIndex):
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _sha256_json(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def _write_durably(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -618,19 +614,11 @@ def _read_manifest(root: Path) -> dict[str, Any]:
                 f"{path} is missing: the directory holds a partly written or damaged index"
             ) from None
         raise
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CacheCorruptError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-        raise CacheCorruptError(f"{path}: not a FaissIndex manifest (format tag missing)")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise CacheCorruptError(
-            f"{path}: format version {manifest.get('version')!r}; this library reads "
-            f"{FORMAT_VERSION}"
-        )
+    manifest = read_tagged_json(
+        raw, path, fmt=_FORMAT, version=FORMAT_VERSION, what="FaissIndex manifest"
+    )
     claimed = manifest.pop("manifest_sha256", None)
-    if claimed != _sha256_json(manifest):
+    if claimed != sha256_json(manifest):
         raise CacheCorruptError(f"{path}: manifest checksum mismatch (altered or damaged)")
     for key, kind in (("token", str), ("generation", int), ("data_dir", str), ("dim", int)):
         if not isinstance(manifest.get(key), kind):
