@@ -369,11 +369,11 @@ def run_cache_scale_benchmark(
         raise ValueError(f"entries must be >= 1, got {list(entries)}")
     results: dict[str, dict[str, Any]] = {name: {} for name in names}
     with contextlib.ExitStack() as stack:
-        pg_dsn = dsn
-        if "pgvector" in names and pg_dsn is None:
-            from langgraph_speculative.integrations.embedded_postgres import embedded_postgres
+        pg_dsn = None
+        if "pgvector" in names:
+            from langgraph_speculative.integrations.embedded_postgres import postgres_or_embedded
 
-            pg_dsn = stack.enter_context(embedded_postgres())
+            pg_dsn = stack.enter_context(postgres_or_embedded(dsn))
         for size in entries:
             data = _make_data(size, dim, partitions, seed)
             for name in names:

@@ -73,7 +73,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -87,6 +87,7 @@ from langgraph_speculative.bench.report import (
     write_json,
 )
 from langgraph_speculative.errors import SpeculativeError
+from langgraph_speculative.integrations.embedded_postgres import postgres_or_embedded
 from langgraph_speculative.integrations.latency import LatencyModel
 from langgraph_speculative.integrations.scripted_model import ScriptedChatModel
 from langgraph_speculative.integrations.scripted_tasks import PlannedCall, ScriptedTask
@@ -847,17 +848,6 @@ class RecoveryResult:
         return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def _postgres(config: RecoveryConfig) -> Iterator[str]:
-    if config.dsn is not None:
-        yield config.dsn
-        return
-    from langgraph_speculative.integrations.embedded_postgres import embedded_postgres
-
-    with embedded_postgres() as dsn:
-        yield dsn
-
-
 def _wait_child(pid: int, what: str) -> None:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
@@ -919,7 +909,7 @@ def run_recovery_benchmark(config: RecoveryConfig) -> RecoveryResult:
     try:
         with contextlib.ExitStack() as stack:
             dsn = (
-                stack.enter_context(_postgres(config))
+                stack.enter_context(postgres_or_embedded(config.dsn))
                 if config.checkpointer == "postgres"
                 else None
             )

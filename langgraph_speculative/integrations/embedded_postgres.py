@@ -28,7 +28,7 @@ from pathlib import Path
 
 from langgraph_speculative.errors import SpeculativeError
 
-__all__ = ["EmbeddedPostgresError", "embedded_postgres"]
+__all__ = ["EmbeddedPostgresError", "embedded_postgres", "postgres_or_embedded"]
 
 
 class EmbeddedPostgresError(SpeculativeError):
@@ -73,3 +73,23 @@ def embedded_postgres(directory: str | Path | None = None) -> Iterator[str]:
             yield str(server.get_uri())
         finally:
             server.cleanup()
+
+
+@contextmanager
+def postgres_or_embedded(dsn: str | None) -> Iterator[str]:
+    """Yield ``dsn`` when one is given; otherwise start :func:`embedded_postgres`.
+
+    Args:
+        dsn: A PostgreSQL connection string, or ``None``.
+
+    Yields:
+        The connection string to use.
+
+    Raises:
+        EmbeddedPostgresError: As :func:`embedded_postgres` (only when ``dsn`` is ``None``).
+    """
+    if dsn is not None:
+        yield dsn
+        return
+    with embedded_postgres() as started:
+        yield started
