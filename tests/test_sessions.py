@@ -103,6 +103,30 @@ async def test_inject_before_start_is_seen_by_the_first_step() -> None:
     assert [type(m) for m in session.context] == [HumanMessage, HumanMessage, AIMessage]
 
 
+async def test_absorbed_counts_what_the_step_of_each_chunk_had_read() -> None:
+    # an injection while a step streams is read at the next step, not by the chunk in flight
+    slow = ScriptedChatModel(
+        script=[ModelTurn(text=TRAP_BLOCK), ModelTurn(text="done")],
+        latency=LatencyModel(ttft_ms=0, tpot_ms=5.0, tool_lo_ms=0, tool_hi_ms=0),
+        backend="interruptible",
+    )
+    session = slow.open_session([HumanMessage("q")])
+    read: list[tuple[str, int]] = []
+
+    async def reader() -> None:
+        async for chunk in session:
+            if isinstance(chunk.content, str) and chunk.content:
+                read.append((chunk.content, session.absorbed))
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)  # the first step is decided and streaming
+    session.inject([result("c1")])
+    await asyncio.wait_for(task, GUARD)
+    assert "".join(text for text, _ in read) == TRAP_BLOCK + "done"
+    assert {n for text, n in read if text in TRAP_BLOCK} == {0}  # pieces of the first step
+    assert read[-1][1] == 1
+
+
 async def test_fixed_list_script_plays_turns_in_order() -> None:
     call = ModelTurn.calls(("lookup", {"key": "a"}))
     session = model([call, ModelTurn(text="answer")]).open_session([HumanMessage("q")])

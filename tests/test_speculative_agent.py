@@ -813,6 +813,33 @@ async def test_cancelling_the_run_leaves_no_tasks(backend: str) -> None:
     assert all(r.state.terminal for r in run.ledger)
 
 
+async def test_a_pause_begun_before_the_model_read_the_final_input_is_not_an_error() -> None:
+    # the session decides PAUSE, then the final input is injected while the pause streams:
+    # the model had not read it, so the run goes on to the next step (which confirms)
+    def decide(v: ListenerView) -> list[Action]:
+        if v.confirmed:
+            return [Answer("found")] if "a" in v.results else []
+        if v.final:
+            return [Call("a", "search", {"artist": "x"}), Confirm(("a",))]
+        return []
+
+    lab = Lab()
+    script = Script(decide)
+    model = model_of(script, "interruptible", tpot=20.0)
+
+    async def speech(run: SpeculativeRun) -> None:
+        run.input.push("play")
+        async with asyncio.timeout(GUARD_S):
+            while script.requests < 1:  # the model decided its first turn: PAUSE
+                await asyncio.sleep(0.001)
+        run.input.push("play x", final=True)  # injected while the pause is being streamed
+
+    async with SpeculativeRun(model, [lab.tool("search")]) as run:
+        out, _ = await invoke(run, speech(run))
+    assert out["messages"][-1].content == "found"
+    assert lab.count("start", "search") == 1
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_model_that_pauses_after_the_final_input_gets_a_clear_error(backend: str) -> None:
     # results are held from the final input until CONFIRM, so waiting would never end

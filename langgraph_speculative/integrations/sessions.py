@@ -63,7 +63,14 @@ class InterruptibleSession(Protocol):
         """Hand messages (tool results) to the generation; read at the next token boundary."""
 
     def __aiter__(self) -> AsyncIterator[AIMessageChunk]:
-        """Stream the generation's chunks until it ends."""
+        """Stream the generation's chunks until it ends.
+
+        A session may also offer an ``absorbed`` attribute: how many injected messages the
+        generation had read when it began the chunk last streamed. The speculative agent
+        uses it to tell an action the model began before it read the user's final input
+        from one it began after; without it, an action read after the final input was
+        injected counts as begun after it.
+        """
 
 
 @runtime_checkable
@@ -106,6 +113,8 @@ class SimulatedSession:
         self._fixed = not callable(model.script)
         self.injections = 0
         """How many messages were injected."""
+        self.absorbed = 0
+        """How many injected messages the step that produced the last chunk had read."""
 
     @property
     def context(self) -> list[BaseMessage]:
@@ -145,6 +154,7 @@ class SimulatedSession:
         if not self._inbox:
             return at
         tokens = sum(count_tokens(str(m.content)) for m in self._inbox)
+        self.absorbed += len(self._inbox)
         self._context.extend(self._inbox)
         self._inbox.clear()
         self._wake.clear()

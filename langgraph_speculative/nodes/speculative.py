@@ -1052,9 +1052,30 @@ class _SessionDriver(_Driver):
         self._buffer = ""
         self._line_flags: list[bool] = []  # per line begun in the buffer: final shown then?
         self._ended = False
+        self._injected = 0  # messages injected into the session so far
+        # messages injected when the final input was among them (0: in the opening context)
+        self._final_injected: int | None = 0 if run._final_seen else None
 
     def show(self, items: Sequence[Item]) -> None:
-        self.session.inject(to_messages(items, t0=self.run.t0))
+        messages = to_messages(items, t0=self.run.t0)
+        self.session.inject(messages)
+        self._injected += len(messages)
+        if self._final_injected is None and self.run._final_seen:
+            self._final_injected = self._injected
+
+    def _final_read(self) -> bool:
+        """Whether the model had read the final input when it began the chunk just read.
+
+        A session that reports ``absorbed`` (injected messages read) tells exactly; for
+        another, the final input counts as read once it was injected, so a line the model
+        began just before reading it may be taken for one begun after.
+        """
+        if self._final_injected is None:
+            return False
+        absorbed = getattr(self.session, "absorbed", None)
+        if isinstance(absorbed, int):
+            return absorbed >= self._final_injected
+        return True
 
     async def _more(self) -> bool:
         """Read one more chunk into the buffer; ``False`` when the session has ended."""
@@ -1070,7 +1091,7 @@ class _SessionDriver(_Driver):
         return True
 
     def _feed(self, text: str) -> None:
-        flag = self.run._final_seen
+        flag = self._final_read()
         if not self._buffer or self._buffer.endswith("\n"):
             self._line_flags.append(flag)  # the chunk begins a line
         index = text.find("\n")
