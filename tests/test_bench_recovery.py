@@ -259,7 +259,7 @@ def test_analyze_trial_counts_missing_answers_and_unfinished_runs() -> None:
         ({"kill_window": (0.5, 0.2)}, "kill_window"),
         ({"concurrency": 0}, "concurrency"),
         ({"outcome_policy": "ignore"}, "outcome_policy"),
-        ({"standard_graph_runs": -1}, "standard_graph_runs"),
+        ({"overhead_runs": -1}, "overhead_runs"),
     ],
 )
 def test_config_rejects_bad_values(kwargs: dict[str, Any], needle: str) -> None:
@@ -332,6 +332,7 @@ def _run_late_kills(tmp_path: Path, checkpointer: str, dsn: str | None, trials: 
         latency=FAST,
         kill_window=(0.6, 0.9),  # late: the first attempt has done real work
         workdir=tmp_path,
+        overhead_runs=2,
         progress_bar=False,
     )
     return run_recovery_benchmark(config)
@@ -361,11 +362,16 @@ def _check_systems(result: RecoveryResult, trials: int) -> None:
         killed = _killed_attempts(result, "interrupt_aware")
         assert 0 < aware["resumed_calls"] <= killed["returned"]
         assert doc["overhead"]["runs"] == trials
-        # the same tasks as LangGraph's usual tool loop: nothing to journal there, so the
+        # measured one run at a time: the async agent journals (more storage calls); the
+        # same tasks as LangGraph's usual tool loop have nothing to journal, so there the
         # wrapper adds no storage call
-        standard = doc["overhead"]["standard_graph"]
-        assert standard["runs"] == trials
+        seq = doc["overhead"]["sequential"]
+        assert seq["runs"] == 2
+        agent, standard = seq["async_agent"], seq["standard_graph"]
+        assert agent["runs"] == standard["runs"] == 2
+        assert agent["wrapped_calls_per_run"] > agent["plain_calls_per_run"] > 0
         assert standard["wrapped_calls_per_run"] == standard["plain_calls_per_run"] > 0
+        assert isinstance(seq["agent_vs_standard_pct_p50"], float)
 
 
 def test_sqlite_end_to_end(tmp_path: Path) -> None:
@@ -389,6 +395,7 @@ def test_early_kills_resume_from_the_first_checkpoints(tmp_path: Path) -> None:
         latency=FAST,
         kill_window=(0.0, 0.15),
         workdir=tmp_path,
+        overhead_runs=0,
         progress_bar=False,
     )
     doc = run_recovery_benchmark(config).document()

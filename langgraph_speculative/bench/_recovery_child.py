@@ -88,6 +88,7 @@ __all__ = [
     "canonical_call_id",
     "fork_attempt",
     "interrupt_aware_class",
+    "measure_overhead",
     "open_plain_saver",
     "outcome_hook",
     "run_attempt",
@@ -837,6 +838,60 @@ async def run_attempt(a: Attempt) -> dict[str, Any]:
         out["checkpoint_s"] = timed.stats.seconds
         out["checkpoint_calls"] = dict(timed.stats.calls)
     out["ms"] = (time.perf_counter() - started) * 1e3
+    return out
+
+
+async def measure_overhead(
+    tasks: Sequence[ScriptedTask], template: Attempt, directory: Path
+) -> dict[str, dict[str, list[list[float]]]]:
+    """Time the checkpointer's storage on uncrashed runs, one at a time, systems interleaved.
+
+    Each task runs as the async agent and as LangGraph's usual tool loop, once on the plain
+    saver and once wrapped (which goes first alternates by task), on a new thread of
+    ``template.store``; nothing else runs meanwhile, so a slow disk flush of another
+    process does not land on one system only.
+
+    Args:
+        tasks: The tasks.
+        template: Settings every run shares (store, latency, durability, call ids, the
+            wrapper's options); its task, system, graph and files are replaced.
+        directory: Where the runs' side-effect journals and logs go.
+
+    Returns:
+        ``{graph: {system: [[storage ms, storage calls], ...]}}`` in task order, graphs
+        ``async`` and ``standard``, systems ``stock`` and ``interrupt_aware``.
+
+    Raises:
+        SpeculativeError: If a run does not finish.
+    """
+    out: dict[str, dict[str, list[list[float]]]] = {}
+    for i, task in enumerate(tasks):
+        order = SYSTEMS if i % 2 == 0 else SYSTEMS[::-1]
+        for graph in ("async", "standard"):
+            for system in order:
+                name = f"overhead-{graph}-{system}-{i}"
+                a = replace(
+                    template,
+                    trial=i,
+                    system=system,
+                    attempt=0,
+                    task=task,
+                    thread_id=f"{template.thread_id}-{name}",
+                    journal=directory / f"{name}.jsonl",
+                    outcome=directory / f"{name}.json",
+                    log=directory / f"{name}.log",
+                    timing=True,
+                    graph=graph,
+                )
+                result = await run_attempt(a)
+                if result.get("status") != "finished":
+                    raise SpeculativeError(
+                        f"overhead run {name} did not finish: {result.get('error_type')}: "
+                        f"{result.get('error')}"
+                    )
+                calls = sum(result["checkpoint_calls"].values())
+                row = [result["checkpoint_s"] * 1e3, float(calls)]
+                out.setdefault(graph, {}).setdefault(system, []).append(row)
     return out
 
 

@@ -30,8 +30,9 @@ before a kill reused, the tool not run again); ``outcome_unknown`` (keyless unsa
 running at a kill that the wrapper answered "outcome unknown" instead of re-running) and
 ``missing_side_effects`` (unsafe calls whose effect never happened); ``kills``; time per
 trial. ``overhead.wrapper_pct``: extra time in checkpointer storage calls with the
-wrapper, in percent of the plain saver's, on the uncrashed runs (see
-:meth:`RecoveryResult.overhead`).
+wrapper, in percent of the plain saver's, on the uncrashed runs; ``overhead.sequential``:
+the same measured quietly after the trials, one run at a time, for the async agent and
+for LangGraph's usual tool loop (see :meth:`RecoveryResult.overhead`).
 
 Run it as ``langgraph-speculative bench recovery`` or
 ``python -m langgraph_speculative.bench.recovery --trials 30 --checkpointer sqlite``.
@@ -48,10 +49,13 @@ Example:
             workdir=tmp,
             latency=LatencyModel(ttft_ms=20, tpot_ms=0.5, tool_lo_ms=20, tool_hi_ms=60),
             kill_window=(0.5, 0.9),
+            overhead_runs=1,
             progress_bar=False,
         )
         doc = run_recovery_benchmark(config).document()
     aware = doc["systems"]["interrupt_aware"]
+    quiet = doc["overhead"]["sequential"]["standard_graph"]  # nothing to journal there
+    assert quiet["wrapped_calls_per_run"] == quiet["plain_calls_per_run"]
     assert doc["default_system"] == "interrupt_aware" and aware["kills"] <= 1
     assert aware["completed"] == 1 and aware["duplicate_side_effects"] == 0
     assert aware["lost_results"] == 0 and aware["duplicate_tool_messages"] == 0
@@ -162,10 +166,11 @@ class RecoveryConfig:
             run the call if not), ``report`` an "outcome unknown" error result (the
             wrapper's own default), ``raise``, or ``rerun`` it.
         wrapper_options: More keyword options of ``InterruptAwareCheckpointer``.
-        standard_graph_runs: The first this many trials also run their task, uncrashed,
-            as LangGraph's usual tool loop (a model node, then a ``ToolNode``: each a
-            superstep LangGraph checkpoints), timed, for ``overhead.standard_graph``: the
-            wrapper's cost where it has nothing to journal. ``0``: not measured.
+        overhead_runs: After the trials, the first this many tasks run again, uncrashed,
+            one at a time (no trial runs beside them), plain and wrapped interleaved, as
+            the async agent and as LangGraph's usual tool loop (a model node, then a
+            ``ToolNode``: each a superstep LangGraph checkpoints), timed, for
+            ``overhead.sequential``. ``0``: not measured.
         progress_bar: Show a progress bar on stderr.
 
     Raises:
@@ -187,7 +192,7 @@ class RecoveryConfig:
     workdir: str | Path | None = None
     outcome_policy: child.OutcomePolicy = "reconcile"
     wrapper_options: Mapping[str, Any] = field(default_factory=dict)
-    standard_graph_runs: int = 10
+    overhead_runs: int = 20
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
@@ -213,8 +218,8 @@ class RecoveryConfig:
             )
         if self.max_kills < 1:
             raise ValueError(f"max_kills must be >= 1, got {self.max_kills}")
-        if self.standard_graph_runs < 0:
-            raise ValueError(f"standard_graph_runs must be >= 0, got {self.standard_graph_runs}")
+        if self.overhead_runs < 0:
+            raise ValueError(f"overhead_runs must be >= 0, got {self.overhead_runs}")
         lo, hi = self.kill_window
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"kill_window must satisfy 0 <= lo <= hi <= 1, got {self.kill_window}")
@@ -426,9 +431,6 @@ class TrialResult:
         checkpoint_ms: Time spent in the plain saver's calls during the uncrashed run
             (LangGraph's checkpoints, and the wrapper's journal records if wrapped).
         checkpoint_calls: Those calls, per method.
-        standard_checkpoint_ms: The same for the uncrashed run of the task as LangGraph's
-            usual tool loop (see :attr:`RecoveryConfig.standard_graph_runs`), if run.
-        standard_checkpoint_calls: Its storage calls, per method.
         attempts: Each attempt's exit (``killed``, ``ok``, ``error``, ``timeout``).
         error: Why the trial failed, if it did.
         directory: The trial's files (journals ``journal.jsonl`` and ``uncrashed.jsonl``,
@@ -444,8 +446,6 @@ class TrialResult:
     uncrashed: dict[str, int] = field(default_factory=dict)
     checkpoint_ms: float | None = None
     checkpoint_calls: dict[str, int] = field(default_factory=dict)
-    standard_checkpoint_ms: float | None = None
-    standard_checkpoint_calls: dict[str, int] = field(default_factory=dict)
     attempts: list[str] = field(default_factory=list)
     error: str | None = None
     directory: Path | None = None
@@ -461,8 +461,7 @@ class _Job:
     store: child.StoreSpec
     thread: str
     config: RecoveryConfig
-    phase: Literal["standard", "uncrashed", "run", "done"] = "uncrashed"
-    standard: _AttemptLog | None = None
+    phase: Literal["uncrashed", "run", "done"] = "uncrashed"
     uncrashed: _AttemptLog | None = None
     attempts: list[_AttemptLog] = field(default_factory=list)
     kills: int = 0
@@ -479,7 +478,7 @@ class _Job:
 
     def spec(self) -> child.Attempt:
         cfg = self.config
-        timed = self.phase in ("standard", "uncrashed")  # the runs that are never killed
+        timed = self.phase == "uncrashed"  # the run that is never killed
         n = len(self.attempts)
         name = self.phase if timed else f"attempt{n}"
         return child.Attempt(
@@ -498,7 +497,6 @@ class _Job:
             timing=timed,
             outcome_policy=cfg.outcome_policy,
             wrapper_options=cfg.wrapper_options,
-            graph="standard" if self.phase == "standard" else "async",
         )
 
 
@@ -607,13 +605,13 @@ class _Scheduler:
             kill_at_ms=(job.deadline - job.spawned) * 1e3 if job.kill_planned else None,
             outcome=None if exit_text == "killed" else _read_outcome(spec.outcome),
         )
-        if job.phase in ("standard", "uncrashed"):  # the timed runs, never killed
-            setattr(job, job.phase, log)
+        if job.phase == "uncrashed":  # the timed run, never killed
+            job.uncrashed = log
             if exit_text != "ok":
-                job.error = f"the {job.phase} run ended with {exit_text}: {_why(log)}"
+                job.error = f"the uncrashed run ended with {exit_text}: {_why(log)}"
                 job.phase = "done"
             else:
-                job.phase = "uncrashed" if job.phase == "standard" else "run"
+                job.phase = "run"
         else:
             job.attempts.append(log)
             if exit_text == "killed":
@@ -630,12 +628,11 @@ class _Scheduler:
 
 
 def _paired_storage(
-    plain: Sequence[tuple[float | None, Mapping[str, int]]],
-    wrapped: Sequence[tuple[float | None, Mapping[str, int]]],
+    plain: Sequence[tuple[float | None, float]], wrapped: Sequence[tuple[float | None, float]]
 ) -> dict[str, Any] | None:
-    """Storage time and calls per run, plain vs wrapped, over the trials timed in both."""
+    """Storage ``(ms, calls)`` per run, plain vs wrapped, over the runs timed in both."""
     pairs = [
-        (p, w, sum(pc.values()), sum(wc.values()))
+        (p, w, pc, wc)
         for (p, pc), (w, wc) in zip(plain, wrapped, strict=True)
         if p is not None and w is not None
     ]
@@ -671,12 +668,15 @@ class RecoveryResult:
         results: Per system, its trials in trial order.
         store: Where the checkpoints went (``sqlite`` files or ``postgres``).
         wall_s: Wall time of the whole run.
+        sequential: The quiet overhead runs (:attr:`RecoveryConfig.overhead_runs`):
+            ``{graph: {system: [[storage ms, storage calls], ...]}}``, or ``None``.
     """
 
     config: RecoveryConfig
     results: dict[str, list[TrialResult]]
     store: str
     wall_s: float = 0.0
+    sequential: dict[str, dict[str, list[list[float]]]] | None = None
 
     @property
     def default_system(self) -> str:
@@ -715,24 +715,27 @@ class RecoveryResult:
         return doc
 
     def overhead(self) -> dict[str, Any]:
-        """The wrapper's cost on the uncrashed runs, paired by trial.
+        """The wrapper's cost on uncrashed runs.
 
+        From the trials' uncrashed runs, paired by trial (they run beside other trials):
         ``wrapper_pct``: extra time in checkpointer storage calls with the wrapper, in
         percent of the plain saver's (ratio of the means over trials; ``wrapper_pct_p50``:
         the median of the per-trial percentages, robust to a slow fsync); ``wall_pct``: the
         same for the whole uncrashed run's wall time; storage calls per run of each.
-        ``standard_graph``: the same storage figures for the task run as LangGraph's usual
-        tool loop (see :attr:`RecoveryConfig.standard_graph_runs`), where the wrapper has
-        nothing to journal, and ``agent_vs_standard_pct``: the wrapped agent's storage
-        time against the plain saver's under that usual loop.
+        ``sequential``: the same storage figures from the quiet runs after the trials (see
+        :attr:`RecoveryConfig.overhead_runs`), for the async agent (``async_agent``) and
+        for the task as LangGraph's usual tool loop (``standard_graph``, where the wrapper
+        has nothing to journal), and ``agent_vs_standard_pct`` (``_p50``): the wrapped
+        async agent's storage time against the plain saver's under that usual loop.
         """
         out: dict[str, Any] = {"wrapper_pct": None, "wall_pct": None, "runs": 0}
+        out["sequential"] = self._sequential_overhead()
         if not {"stock", "interrupt_aware"} <= set(self.results):
             return out
         both = list(zip(self.results["stock"], self.results["interrupt_aware"], strict=True))
         agent = _paired_storage(
-            [(s.checkpoint_ms, s.checkpoint_calls) for s, _ in both],
-            [(w.checkpoint_ms, w.checkpoint_calls) for _, w in both],
+            [(s.checkpoint_ms, sum(s.checkpoint_calls.values())) for s, _ in both],
+            [(w.checkpoint_ms, sum(w.checkpoint_calls.values())) for _, w in both],
         )
         if agent is None:
             return out
@@ -745,14 +748,24 @@ class RecoveryResult:
             wall_plain_ms=wall_plain,
             wall_wrapped_ms=wall_wrapped,
         )
-        standard = _paired_storage(
-            [(s.standard_checkpoint_ms, s.standard_checkpoint_calls) for s, _ in both],
-            [(w.standard_checkpoint_ms, w.standard_checkpoint_calls) for _, w in both],
-        )
-        out["standard_graph"] = standard
-        if standard is not None and standard["plain_ms_per_run"] > 0:
-            ratio = out["wrapped_ms_per_run"] / standard["plain_ms_per_run"]
-            out["agent_vs_standard_pct"] = 100.0 * (ratio - 1.0)
+        return out
+
+    def _sequential_overhead(self) -> dict[str, Any] | None:
+        rows = self.sequential
+        if not rows:
+            return None
+
+        def runs(graph: str, system: str) -> list[tuple[float | None, float]]:
+            return [(ms, calls) for ms, calls in rows[graph][system]]
+
+        agent = _paired_storage(runs("async", "stock"), runs("async", "interrupt_aware"))
+        standard = _paired_storage(runs("standard", "stock"), runs("standard", "interrupt_aware"))
+        out: dict[str, Any] = {"async_agent": agent, "standard_graph": standard}
+        versus = _paired_storage(runs("standard", "stock"), runs("async", "interrupt_aware"))
+        if versus is not None:
+            out["runs"] = versus["runs"]
+            out["agent_vs_standard_pct"] = versus["wrapper_pct"]
+            out["agent_vs_standard_pct_p50"] = versus["wrapper_pct_p50"]
         return out
 
     def document(self) -> dict[str, Any]:
@@ -831,16 +844,27 @@ class RecoveryResult:
                 f"{ov['plain_calls_per_run']:.0f} vs {ov['wrapped_calls_per_run']:.0f} storage "
                 f"calls); whole run {ov['wall_pct']:+.1f}% ({ov['runs']} runs)"
             )
-        std = ov.get("standard_graph")
-        if std is not None and std["wrapper_pct"] is not None:
+        seq = ov.get("sequential")
+        if seq is not None and seq["async_agent"] is not None:
             lines.append(
-                f"the same task as LangGraph's usual model + ToolNode loop: plain "
-                f"{std['plain_ms_per_run']:.1f} ms, wrapped {std['wrapped_ms_per_run']:.1f} ms: "
-                f"wrapper overhead {std['wrapper_pct']:+.1f}% (median "
-                f"{std['wrapper_pct_p50']:+.1f}%; {std['plain_calls_per_run']:.0f} vs "
-                f"{std['wrapped_calls_per_run']:.0f} storage calls; {std['runs']} runs); the "
-                f"wrapped async agent vs that loop on the plain saver: "
-                f"{ov['agent_vs_standard_pct']:+.1f}%"
+                f"storage time per uncrashed run, one run at a time ({seq['runs']} tasks):"
+            )
+            for key, what in (
+                ("async_agent", "async agent (one node)"),
+                ("standard_graph", "usual model + ToolNode loop"),
+            ):
+                row = seq[key]
+                lines.append(
+                    f"  {what}: plain {row['plain_ms_per_run']:.1f} ms, wrapped "
+                    f"{row['wrapped_ms_per_run']:.1f} ms: wrapper overhead median "
+                    f"{row['wrapper_pct_p50']:+.1f}% (of means {row['wrapper_pct']:+.1f}%; "
+                    f"{row['plain_calls_per_run']:.0f} vs {row['wrapped_calls_per_run']:.0f} "
+                    "storage calls)"
+                )
+            lines.append(
+                "  the wrapped async agent vs the usual loop on the plain saver: median "
+                f"{seq['agent_vs_standard_pct_p50']:+.1f}% (of means "
+                f"{seq['agent_vs_standard_pct']:+.1f}%)"
             )
         for name, s in doc["systems"].items():
             if s["failures"]:
@@ -922,12 +946,60 @@ def run_recovery_benchmark(config: RecoveryConfig) -> RecoveryResult:
             jobs = _jobs(config, base, run_id, dsn)
             with progress(len(jobs), "bench recovery", enabled=config.progress_bar) as bar:
                 _Scheduler(jobs, config.concurrency, bar).run()
+            sequential = _measure_overhead(config, base, run_id, dsn)
         results = {s: [_result(j) for j in jobs if j.system == s] for s in config.systems}
         store = "postgres" if dsn is not None else f"sqlite files under {base}"
-        return RecoveryResult(config, results, store, time.perf_counter() - started)
+        return RecoveryResult(
+            config, results, store, time.perf_counter() - started, sequential=sequential
+        )
     finally:
         if owned:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _measure_overhead(
+    config: RecoveryConfig, base: Path, run_id: str, dsn: str | None
+) -> dict[str, dict[str, list[list[float]]]] | None:
+    """The quiet overhead runs (:attr:`RecoveryConfig.overhead_runs`), in one child."""
+    if not config.overhead_runs or not set(child.SYSTEMS) <= set(config.systems):
+        return None
+    import json
+
+    directory = base / "overhead"
+    directory.mkdir(parents=True, exist_ok=True)
+    store = (
+        child.StoreSpec("postgres", dsn)
+        if dsn is not None
+        else child.StoreSpec("sqlite", str(directory / "checkpoints.sqlite"))
+    )
+    template = child.Attempt(
+        trial=0,
+        system="stock",
+        attempt=0,
+        task=make_task(0, config.seed),
+        thread_id=f"recovery-{run_id}",
+        store=store,
+        journal=directory / "journal.jsonl",
+        outcome=directory / "outcome.json",
+        log=directory / "overhead.log",
+        latency=config.latency,
+        durability=config.durability,
+        call_ids=config.call_ids,
+        outcome_policy=config.outcome_policy,
+        wrapper_options=config.wrapper_options,
+    )
+    tasks = [make_task(trial, config.seed) for trial in range(config.overhead_runs)]
+    path = directory / "overhead.json"
+
+    def job() -> None:
+        rows = asyncio.run(child.measure_overhead(tasks, template, directory))
+        path.write_text(json.dumps(rows), encoding="utf-8")
+
+    with progress(1, "bench recovery: overhead", enabled=config.progress_bar) as bar:
+        _wait_child(child.fork_attempt(job=job), "measuring the overhead")
+        bar.update(1)
+    rows: dict[str, dict[str, list[list[float]]]] = json.loads(path.read_text(encoding="utf-8"))
+    return rows
 
 
 def _jobs(config: RecoveryConfig, base: Path, run_id: str, dsn: str | None) -> list[_Job]:
@@ -957,7 +1029,6 @@ def _jobs(config: RecoveryConfig, base: Path, run_id: str, dsn: str | None) -> l
                     store=store,
                     thread=f"recovery-{run_id}-{system}-t{trial}",
                     config=config,
-                    phase="standard" if trial < config.standard_graph_runs else "uncrashed",
                 )
             )
     return jobs
@@ -973,10 +1044,6 @@ def _storage(outcome: Mapping[str, Any] | None) -> tuple[float | None, dict[str,
 
 def _result(job: _Job) -> TrialResult:
     result = TrialResult(job.trial, job.system, job.task, error=job.error, directory=job.directory)
-    if job.standard is not None:
-        result.standard_checkpoint_ms, result.standard_checkpoint_calls = _storage(
-            job.standard.outcome
-        )
     if job.uncrashed is not None:
         result.uncrashed_ms = job.uncrashed.ms
         out = job.uncrashed.outcome
@@ -1037,11 +1104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workdir", type=Path, default=None, help="keep databases and journals here"
     )
     parser.add_argument(
-        "--standard-graph-runs",
+        "--overhead-runs",
         type=int,
-        default=10,
-        help="trials whose task also runs as LangGraph's usual model + ToolNode loop, "
-        "for the wrapper's overhead where it has nothing to journal (0: none)",
+        default=20,
+        help="tasks run again after the trials, one at a time, plain and wrapped, as the "
+        "async agent and as LangGraph's usual model + ToolNode loop, for overhead.sequential "
+        "(0: none)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -1082,7 +1150,7 @@ def run(args: argparse.Namespace) -> int:
         attempt_timeout_s=args.attempt_timeout,
         workdir=args.workdir,
         outcome_policy=args.on_outcome_unknown,
-        standard_graph_runs=args.standard_graph_runs,
+        overhead_runs=args.overhead_runs,
         progress_bar=not args.no_progress,
     )
     result = run_recovery_benchmark(config)
