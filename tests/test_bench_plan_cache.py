@@ -70,6 +70,23 @@ def test_a_held_out_domain_is_reported_as_unseen() -> None:
     assert doc["systems"]["agentreuse"]["unseen"]["precision"] in (0.0, 1.0)
 
 
+def test_the_classifier_may_read_a_sentence_embedder() -> None:
+    from langgraph_speculative.cache import NgramEmbeddings
+
+    emb = NgramEmbeddings()
+    emb.fit([r.text for r in TRAIN])
+    doc = run_plan_cache_benchmark(
+        TRAIN,
+        STREAM,
+        systems=["agentreuse"],
+        seeds=1,
+        classifier_embeddings=emb,
+        progress_bar=False,
+    )
+    assert doc["settings"]["classifier_features"] == "both"
+    assert doc["systems"]["agentreuse"]["precision"] == 1.0
+
+
 def test_unknown_system_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown system"):
         run_plan_cache_benchmark(TRAIN, STREAM, systems=["magic"], progress_bar=False)

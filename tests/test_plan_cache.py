@@ -445,3 +445,45 @@ def test_learned_intents_are_saved_and_refitted_on_load(trained: PlanCache, tmp_
     assert loaded.inducer == cache.inducer
     prediction = loaded.learned_intents.predict("讲个谜语让我猜猜")
     assert prediction is not None and prediction[0] == IntentInducer.label(RIDDLE_PLAN)
+
+
+class _CountingEmbeddings(NgramEmbeddings):
+    """The offline embedder, counting the threads its queries run on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        import threading
+
+        self.threads.add(threading.get_ident())
+        return super().embed_documents(texts)
+
+
+async def test_a_classifier_with_its_own_embedder_is_fitted_saved_and_loaded(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from langgraph_speculative.cache import IntentClassifier
+
+    emb = _CountingEmbeddings()
+    emb.fit([e.text for e in _examples()])
+    classifier = IntentClassifier(embeddings=emb, min_confidence=0.5, folds=5)
+    cache = PlanCache.from_examples(_examples(), classifier=classifier)
+    assert cache.classifier is classifier and classifier.is_fitted
+    emb.threads.clear()  # fitting ran here; lookups must not
+    first = await cache.alookup("合肥到北京的火车票")
+    assert first.intent is not None and first.intent.label == "train.QUERY"
+    assert threading.get_ident() not in emb.threads  # embedded off the event loop
+    cache.store(first, TRAIN_PLAN)
+    hit = await cache.alookup("长沙到上海的火车票")
+    assert hit.hit is not None and hit.values == {"startLoc_city": "长沙", "endLoc_city": "上海"}
+    cache.save(tmp_path / "models")
+    with pytest.raises(ValueError, match="pass that embedder"):
+        PlanCache.load(tmp_path / "models")
+    loaded = PlanCache.load(tmp_path / "models", classifier_embeddings=emb)
+    assert loaded.classifier is not None and loaded.classifier.embeddings is emb
+    lookup = loaded.lookup("南京到杭州的火车票")
+    assert lookup.intent is not None and lookup.intent.label == "train.QUERY"

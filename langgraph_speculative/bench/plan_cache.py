@@ -59,6 +59,7 @@ from langchain_core.embeddings import Embeddings
 
 from langgraph_speculative.bench.report import format_table, percentile, progress, write_json
 from langgraph_speculative.cache.embedders import NgramEmbeddings
+from langgraph_speculative.cache.intent import IntentClassifier
 from langgraph_speculative.cache.parameters import normalise_value
 from langgraph_speculative.cache.plan_cache import PlanCache
 from langgraph_speculative.cache.plans import Plan, PlanStep
@@ -156,8 +157,19 @@ class _Models:
     raw_embeddings: NgramEmbeddings  # fitted on raw requests, for the unstripped baselines
 
 
-def _train(train: Sequence[LabelledRequest], gazetteers: Mapping[str, Any] | None) -> _Models:
-    default = PlanCache.from_examples(train, gazetteers=gazetteers, fill_missing="")
+def _train(
+    train: Sequence[LabelledRequest],
+    gazetteers: Mapping[str, Any] | None,
+    classifier_embeddings: Embeddings | None = None,
+) -> _Models:
+    classifier = (
+        IntentClassifier(embeddings=classifier_embeddings)
+        if classifier_embeddings is not None
+        else None
+    )
+    default = PlanCache.from_examples(
+        train, gazetteers=gazetteers, classifier=classifier, fill_missing=""
+    )
     raw = NgramEmbeddings()
     raw.fit([r.text for r in train])
     return _Models(default, raw)
@@ -260,6 +272,7 @@ def run_plan_cache_benchmark(
     threshold: float = 0.75,
     planner_ms: float = 31800.0,
     gazetteers: Mapping[str, Any] | None = None,
+    classifier_embeddings: Embeddings | None = None,
     progress_bar: bool = True,
 ) -> dict[str, Any]:
     """Replay ``stream`` through every system and score them (BENCHMARKS.md section 3).
@@ -273,6 +286,8 @@ def run_plan_cache_benchmark(
             did not cover).
         planner_ms: Accounted time of one planner call.
         gazetteers: Gazetteers for the parameter extractor.
+        classifier_embeddings: A sentence embedder the default pipeline's intent
+            classifier reads next to its n-grams (see :class:`IntentClassifier`).
         progress_bar: Show a progress bar on stderr.
 
     Returns:
@@ -291,7 +306,7 @@ def run_plan_cache_benchmark(
     if not stream:
         raise ValueError("the stream is empty")
     t_train = time.perf_counter()
-    models = _train(train, gazetteers)
+    models = _train(train, gazetteers, classifier_embeddings)
     train_s = time.perf_counter() - t_train
     plans = canonical_plans([*train, *stream])
     unseen = {r.domain for r in stream} - {r.domain for r in train}
@@ -337,6 +352,9 @@ def run_plan_cache_benchmark(
             "agentreuse_thresholds": models.default.thresholds,
             "agentreuse_min_confidence": models.default.min_confidence,
             "train_seconds": round(train_s, 2),
+            "classifier_features": models.default.classifier.features
+            if models.default.classifier is not None
+            else None,
         },
     }
 
@@ -385,6 +403,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated domains removed from training (kept in the stream): unseen intents",
     )
     parser.add_argument("--gazetteers", type=Path, default=None, help="gazetteer directory")
+    parser.add_argument(
+        "--classifier-model",
+        type=Path,
+        default=None,
+        help="a local sentence-transformers model directory: the intent classifier reads "
+        "its embeddings next to character n-grams (needs the 'hf' extra)",
+    )
     parser.add_argument("--seeds", type=int, default=5, help="seeded shuffles of the stream")
     parser.add_argument("--threshold", type=float, default=0.75, help="cosine threshold")
     parser.add_argument("--planner-ms", type=float, default=31800.0, help="planner time")
@@ -398,6 +423,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bench plan-cache`` from parsed flags; return the exit code (0)."""
+    from langgraph_speculative.cache.embedders import local_huggingface_embeddings
     from langgraph_speculative.cache.parameters import load_gazetteers
     from langgraph_speculative.cache.training_data import hold_out_domains, stratified_split
 
@@ -425,6 +451,11 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         planner_ms=args.planner_ms,
         gazetteers=gazetteers,
+        classifier_embeddings=(
+            local_huggingface_embeddings(args.classifier_model)
+            if args.classifier_model is not None
+            else None
+        ),
         progress_bar=not args.no_progress,
     )
     print(

@@ -83,14 +83,18 @@ def write_model_dir(
 
 
 def read_model_dir(
-    path: str | Path, *, fmt: str, version: int, required: tuple[str, ...] = ()
+    path: str | Path,
+    *,
+    fmt: str,
+    version: int | tuple[int, ...],
+    required: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read a model directory written by :func:`write_model_dir`.
 
     Args:
         path: The directory.
         fmt: The expected format name.
-        version: The expected format version.
+        version: The expected format version (or the versions this reader knows).
         required: Array names that must be present.
 
     Returns:
@@ -110,10 +114,12 @@ def read_model_dir(
         raise CacheCorruptError(f"{meta_path}: cannot read the model file: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("meta"), dict):
         raise CacheCorruptError(f"{meta_path}: not a model file (no 'meta' object)")
-    if document.get("format") != fmt or document.get("version") != version:
+    versions = (version,) if isinstance(version, int) else version
+    if document.get("format") != fmt or document.get("version") not in versions:
+        expected = " or ".join(str(v) for v in versions)
         raise CacheCorruptError(
             f"{meta_path}: format {document.get('format')!r} version "
-            f"{document.get('version')!r}, expected {fmt!r} version {version}"
+            f"{document.get('version')!r}, expected {fmt!r} version {expected}"
         )
     try:
         actual = _sha256(arrays_path)

@@ -12,6 +12,10 @@ of training): the SVM reaches 0.895 top-1 accuracy and fits (with calibration) i
 in minutes. Reading requests with their parameters stripped (``text_mode="stripped"``)
 scored 0.833 and raw plus stripped 0.878, so raw text is the default.
 
+Given a sentence embedder (``embeddings=``, for example a local Hugging Face model), the
+linear model also reads each request's sentence vector (``features="both"``) or only it
+(``"embeddings"``): a pretrained model knows words the training requests never show.
+
 Its confidences are **calibrated** and its **unknown threshold** is learned, both from
 cross-validation inside :meth:`IntentClassifier.fit`:
 
@@ -62,20 +66,29 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 
 from langgraph_speculative.cache._model_files import read_model_dir, write_model_dir
-from langgraph_speculative.cache.embedders import PLACEHOLDER_PATTERN
+from langgraph_speculative.cache.embedders import PLACEHOLDER_PATTERN, embedding_dimension
 from langgraph_speculative.cache.parameters import ParameterExtractor
 from langgraph_speculative.cache.training_data import LabelledRequest, check_request
-from langgraph_speculative.errors import CacheCorruptError, NotFittedError, RequestError
+from langgraph_speculative.errors import (
+    CacheCorruptError,
+    EmbeddingDimensionError,
+    NotFittedError,
+    RequestError,
+)
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
 
 __all__ = ["IntentClassifier", "IntentPrediction", "LearnedIntents"]
 
 _FORMAT = "langgraph_speculative.intent_classifier"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 1  # n-gram features only
+_FORMAT_VERSION_EMBEDDINGS = 2  # with sentence-embedding features
 _SPACES = re.compile(r"\s+")
 _UNKNOWN_SLOT_CHAR = "\uf8ff"
 _MIN_THRESHOLD = 0.5
@@ -277,6 +290,17 @@ class IntentClassifier:
         top_k: How many intents :attr:`IntentPrediction.top` lists.
         seed: Seed of the cross-validation folds.
         max_chars: Longest request accepted.
+        embeddings: A LangChain ``Embeddings`` whose sentence vectors the model reads
+            too, for example a local Hugging Face model
+            (:func:`~langgraph_speculative.cache.embedders.local_huggingface_embeddings`):
+            a pretrained model knows what the training requests cannot teach (that
+            "甲亢" is an illness, "搜狗" an app). Each request is embedded once more per
+            prediction.
+        features: What the linear model reads: ``"ngrams"`` (character n-grams; the
+            default without ``embeddings``), ``"embeddings"`` (sentence vectors only) or
+            ``"both"`` (the default with ``embeddings``).
+        embedding_weight: Length of the sentence vector next to the unit-length n-gram
+            vector (``"both"``): above 1 the model leans on the pretrained embedder.
 
     Example:
         ```python
@@ -309,7 +333,20 @@ class IntentClassifier:
         top_k: int = 5,
         seed: int = 0,
         max_chars: int = 2000,
+        embeddings: Embeddings | None = None,
+        features: Literal["ngrams", "embeddings", "both"] | None = None,
+        embedding_weight: float = 1.0,
     ) -> None:
+        if features is None:
+            features = "ngrams" if embeddings is None else "both"
+        if features not in ("ngrams", "embeddings", "both"):
+            raise ValueError(f"features must be 'ngrams', 'embeddings' or 'both', got {features!r}")
+        if features != "ngrams" and embeddings is None:
+            raise ValueError(f"features={features!r} needs embeddings (a LangChain Embeddings)")
+        if features == "ngrams" and embeddings is not None:
+            raise ValueError("embeddings are given but features='ngrams' would not read them")
+        if not embedding_weight > 0:
+            raise ValueError(f"embedding_weight must be positive, got {embedding_weight}")
         if model not in ("logreg", "svm"):
             raise ValueError(f"model must be 'logreg' or 'svm', got {model!r}")
         if text_mode not in ("raw", "stripped", "both"):
@@ -338,6 +375,10 @@ class IntentClassifier:
         self.top_k = top_k
         self.seed = seed
         self.max_chars = max_chars
+        self.features = features
+        self.embedding_weight = float(embedding_weight)
+        self._embeddings = embeddings
+        self._dim = 0  # length of the sentence vectors the model was fitted on
         self._fixed_min_confidence = min_confidence
         self._min_confidence = 0.0 if min_confidence is None else min_confidence
         self._extractor: ParameterExtractor | None = None
@@ -436,6 +477,11 @@ class IntentClassifier:
         """The parameter extractor used to strip requests (``text_mode`` other than raw)."""
         return self._extractor
 
+    @property
+    def embeddings(self) -> Embeddings | None:
+        """The sentence embedder the model reads (``None`` for n-grams only)."""
+        return self._embeddings
+
     # -- text -------------------------------------------------------------------------
     def _check_text(self, text: object) -> str:
         return check_request(text, self.max_chars)
@@ -465,6 +511,45 @@ class IntentClassifier:
             stripped = _ngrams(self._normalise(self._stripped(text, extractor)), self.ngram_range)
             grams.extend(stripped if self.text_mode == "stripped" else ["s" + g for g in stripped])
         return grams
+
+    def _dense(self, texts: Sequence[str]) -> np.ndarray:
+        """The requests' sentence vectors, unit length times ``embedding_weight``.
+
+        ``(len(texts), 0)`` when the model reads no embeddings.
+
+        Raises:
+            EmbeddingDimensionError: If the embedder returns vectors of another length
+                than the model was fitted on, empty ones, or NaN or inf.
+        """
+        if self._embeddings is None or not texts:
+            return np.zeros((len(texts), 0))
+        vectors = np.asarray(self._embeddings.embed_documents(list(texts)), dtype=np.float64)
+        expected = self._dim or (vectors.shape[1] if vectors.ndim == 2 else 0)
+        if vectors.ndim != 2 or vectors.shape != (len(texts), expected) or expected == 0:
+            raise EmbeddingDimensionError(
+                f"the classifier's embedder returned vectors of shape {vectors.shape} for "
+                f"{len(texts)} texts; expected length {self._dim or 'above 0'}"
+            )
+        if not np.all(np.isfinite(vectors)):
+            raise EmbeddingDimensionError("the classifier's embedder returned NaN or inf")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        out: np.ndarray = vectors / np.where(norms > 0, norms, 1.0) * self.embedding_weight
+        return out
+
+    def _design(self, features: _Features, grams: Sequence[list[str]], dense: np.ndarray) -> Any:
+        """The model's input rows: n-gram TF-IDF (if read), then the sentence vectors."""
+        from scipy.sparse import csr_matrix, hstack
+
+        sparse = features.matrix(grams if self.features != "embeddings" else [[] for _ in grams])
+        if dense.shape[1] == 0:
+            return sparse
+        return hstack([sparse, csr_matrix(dense)], format="csr")
+
+    def _score_rows(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw scores of checked requests, one row each."""
+        grams = [self._grams(t, self._extractor) for t in texts]
+        x = self._design(self._features, grams, self._dense(texts))
+        return np.asarray(x @ self._coef) + self._intercept
 
     # -- training ---------------------------------------------------------------------
     def _train(self, x: Any, y: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -502,15 +587,16 @@ class IntentClassifier:
     def _fit_fold(
         self,
         grams: Sequence[list[str]],
+        dense: np.ndarray,
         y: np.ndarray,
         train_idx: np.ndarray,
         test_idx: np.ndarray,
         n_labels: int,
     ) -> np.ndarray:
         features = _Features(self.ngram_range)
-        features.fit([grams[k] for k in train_idx])
-        x_train = features.matrix([grams[k] for k in train_idx])
-        x_test = features.matrix([grams[k] for k in test_idx])
+        features.fit([grams[k] for k in train_idx] if self.features != "embeddings" else [])
+        x_train = self._design(features, [grams[k] for k in train_idx], dense[train_idx])
+        x_test = self._design(features, [grams[k] for k in test_idx], dense[test_idx])
         coef, intercept = self._train(x_train, y[train_idx], n_labels)
         scores: np.ndarray = np.asarray(x_test @ coef) + intercept
         return scores
@@ -555,12 +641,15 @@ class IntentClassifier:
         domains = [ex.domain for ex in data]
         self._labels = labels
         grams = [self._grams(t, self._extractor) for t in texts]
-        self._calibrate(grams, y, domains, len(labels))
+        self._dim = 0
+        dense = self._dense(texts)
+        self._dim = dense.shape[1]
+        self._calibrate(grams, dense, y, domains, len(labels))
         self._train_texts = texts
 
         features = _Features(self.ngram_range)
-        features.fit(grams)
-        coef, intercept = self._train(features.matrix(grams), y, len(labels))
+        features.fit(grams if self.features != "embeddings" else [])
+        coef, intercept = self._train(self._design(features, grams, dense), y, len(labels))
         self._features = features
         self._coef = coef
         self._intercept = intercept
@@ -568,7 +657,12 @@ class IntentClassifier:
         return self
 
     def _calibrate(
-        self, grams: list[list[str]], y: np.ndarray, domains: list[str], n_labels: int
+        self,
+        grams: list[list[str]],
+        dense: np.ndarray,
+        y: np.ndarray,
+        domains: list[str],
+        n_labels: int,
     ) -> None:
         rng = np.random.default_rng(self.seed)
         n = len(grams)
@@ -582,7 +676,7 @@ class IntentClassifier:
             test_idx, train_idx = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
             if len(test_idx) == 0 or len(np.unique(y[train_idx])) < 2:
                 continue
-            oof[test_idx] = self._fit_fold(grams, y, train_idx, test_idx, n_labels)
+            oof[test_idx] = self._fit_fold(grams, dense, y, train_idx, test_idx, n_labels)
         seen_in_fold = np.array(
             [not np.isnan(oof[k, 0]) and bool(np.any(y[fold != fold[k]] == y[k])) for k in range(n)]
         )
@@ -609,7 +703,7 @@ class IntentClassifier:
                 test_idx, train_idx = np.flatnonzero(gf == f), np.flatnonzero(gf != f)
                 if len(test_idx) == 0 or len(np.unique(y[train_idx])) < 2:
                     continue
-                scores = self._fit_fold(grams, y, train_idx, test_idx, n_labels)
+                scores = self._fit_fold(grams, dense, y, train_idx, test_idx, n_labels)
                 confs.append(_softmax(scores / self._temperature).max(axis=1))
             if confs:
                 unseen_conf = np.concatenate(confs)
@@ -672,9 +766,15 @@ class IntentClassifier:
 
     def _scores(self, text: str) -> tuple[list[str], np.ndarray]:
         """A request's n-grams and its raw score for each known intent."""
-        grams = self._grams(self._check_text(text), self._extractor)
-        idx, vals = self._features.row(grams)
-        return grams, vals @ self._coef[idx] + self._intercept
+        text = self._check_text(text)
+        grams = self._grams(text, self._extractor)
+        scores = self._intercept.copy()
+        if self.features != "embeddings":
+            idx, vals = self._features.row(grams)
+            scores += vals @ self._coef[idx]
+        if self._embeddings is not None:
+            scores += self._dense([text])[0] @ self._coef[len(self._features.vocabulary) :]
+        return grams, scores
 
     def predict_many(self, texts: Sequence[str]) -> list[IntentPrediction]:
         """Predict the intents of many requests (one matrix product).
@@ -690,17 +790,15 @@ class IntentClassifier:
             RequestError: If a request is not usable (the message gives its index).
         """
         self._require_fitted("predict_many")
-        grams: list[list[str]] = []
+        checked: list[str] = []
         for k, text in enumerate(texts):
             try:
-                checked = self._check_text(text)
+                checked.append(self._check_text(text))
             except RequestError as exc:
                 raise RequestError(f"request {k}: {exc}") from exc
-            grams.append(self._grams(checked, self._extractor))
-        if not grams:
+        if not checked:
             return []
-        scores = np.asarray(self._features.matrix(grams) @ self._coef) + self._intercept
-        probs = _softmax(scores / self._temperature)
+        probs = _softmax(self._score_rows(checked) / self._temperature)
         return [self._prediction(row) for row in probs]
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -717,19 +815,20 @@ class IntentClassifier:
             RequestError: If a request is not usable.
         """
         self._require_fitted("predict_proba")
-        grams = [self._grams(self._check_text(t), self._extractor) for t in texts]
-        if not grams:
+        checked = [self._check_text(t) for t in texts]
+        if not checked:
             return np.zeros((0, len(self._labels)))
-        scores = np.asarray(self._features.matrix(grams) @ self._coef) + self._intercept
-        return _softmax(scores / self._temperature)
+        return _softmax(self._score_rows(checked) / self._temperature)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Save the fitted classifier to a directory (``meta.json`` + ``arrays.npz``).
 
         The parameter extractor of a ``stripped``/``both`` classifier is not saved with
-        it: save it too and pass it to :meth:`load`. The training requests' texts are
-        saved (not their labels): :class:`LearnedIntents` trains against them.
+        it: save it too and pass it to :meth:`load`; nor is the sentence embedder (its
+        name and vector length are: :meth:`load` checks the one given). The training
+        requests' texts are saved (not their labels): :class:`LearnedIntents` trains
+        against them.
 
         Args:
             path: The directory (created if needed).
@@ -753,7 +852,11 @@ class IntentClassifier:
                 "seed": self.seed,
                 "max_chars": self.max_chars,
                 "fixed_min_confidence": self._fixed_min_confidence,
+                "features": self.features,
+                "embedding_weight": self.embedding_weight,
             },
+            "embedding_dim": self._dim,
+            "embedding_model": _describe(self._embeddings),
             "labels": self._labels,
             "vocabulary": vocabulary,
             "temperature": self._temperature,
@@ -767,7 +870,7 @@ class IntentClassifier:
         write_model_dir(
             path,
             fmt=_FORMAT,
-            version=_FORMAT_VERSION,
+            version=_FORMAT_VERSION if self._embeddings is None else _FORMAT_VERSION_EMBEDDINGS,
             meta=meta,
             arrays={
                 "idf": self._features.idf,
@@ -778,7 +881,11 @@ class IntentClassifier:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, extractor: ParameterExtractor | None = None
+        cls,
+        path: str | Path,
+        *,
+        extractor: ParameterExtractor | None = None,
+        embeddings: Embeddings | None = None,
     ) -> IntentClassifier:
         """Load a classifier saved by :meth:`save`.
 
@@ -786,19 +893,48 @@ class IntentClassifier:
             path: The directory.
             extractor: The fitted parameter extractor, for a classifier trained on
                 stripped requests (``text_mode`` ``"stripped"`` or ``"both"``).
+            embeddings: The sentence embedder, for a classifier that reads one (the same
+                model it was fitted with: its vector length is checked).
 
         Returns:
             The fitted classifier.
 
         Raises:
             CacheCorruptError: If the files are missing, damaged or of another format.
-            ValueError: If the classifier needs an extractor and none is given.
+            ValueError: If the classifier needs an extractor or an embedder and none is
+                given, or is given an embedder it does not read.
+            EmbeddingDimensionError: If the embedder's vectors have another length than
+                the classifier was fitted on.
         """
         meta, arrays = read_model_dir(
-            path, fmt=_FORMAT, version=_FORMAT_VERSION, required=("idf", "coef", "intercept")
+            path,
+            fmt=_FORMAT,
+            version=(_FORMAT_VERSION, _FORMAT_VERSION_EMBEDDINGS),
+            required=("idf", "coef", "intercept"),
         )
         try:
             s = meta["settings"]
+            features = s.get("features", "ngrams")
+            dim = int(meta.get("embedding_dim", 0))
+            model_name = str(meta.get("embedding_model", ""))
+            if features not in ("ngrams", "embeddings", "both"):
+                raise ValueError(f"unknown features {features!r}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CacheCorruptError(f"{path}: malformed classifier metadata: {exc!r}") from exc
+        if features != "ngrams" and embeddings is None:
+            raise ValueError(
+                f"{path}: this classifier reads sentence embeddings ({model_name}, "
+                f"length {dim}); pass that embedder as embeddings="
+            )
+        if features == "ngrams" and embeddings is not None:
+            raise ValueError(f"{path}: this classifier reads no embeddings; pass none")
+        if embeddings is not None and embedding_dimension(embeddings) != dim:
+            raise EmbeddingDimensionError(
+                f"{path}: the classifier was fitted on vectors of length {dim} "
+                f"({model_name}); the embedder given returns length "
+                f"{embedding_dimension(embeddings)}"
+            )
+        try:
             clf = cls(
                 model=s["model"],
                 C=float(s["C"]),
@@ -812,6 +948,9 @@ class IntentClassifier:
                 top_k=int(s["top_k"]),
                 seed=int(s["seed"]),
                 max_chars=int(s["max_chars"]),
+                embeddings=embeddings,
+                features=features,
+                embedding_weight=float(s.get("embedding_weight", 1.0)),
             )
             labels = [str(x) for x in meta["labels"]]
             vocabulary = [str(g) for g in meta["vocabulary"]]
@@ -828,7 +967,7 @@ class IntentClassifier:
         idf, coef, intercept = arrays["idf"], arrays["coef"], arrays["intercept"]
         if (
             idf.shape != (len(vocabulary),)
-            or coef.shape != (len(vocabulary), len(labels))
+            or coef.shape != (len(vocabulary) + dim, len(labels))
             or intercept.shape != (len(labels),)
             or len(labels) < 2
             or not temperature > 0
@@ -853,8 +992,18 @@ class IntentClassifier:
         clf._slot_chars = slot_chars
         clf._calibration = calibration
         clf._train_texts = train_texts
+        clf._dim = dim
         clf._fitted = True
         return clf
+
+
+def _describe(embeddings: Embeddings | None) -> str:
+    """A readable name of an embedder (its model name when it has one)."""
+    if embeddings is None:
+        return ""
+    kind = type(embeddings).__name__
+    name = getattr(embeddings, "model_name", None) or getattr(embeddings, "model", None)
+    return f"{kind}({name})" if isinstance(name, str) else kind
 
 
 @dataclass(frozen=True)

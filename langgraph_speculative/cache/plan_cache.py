@@ -268,6 +268,7 @@ class PlanCache:
         *,
         gazetteers: Mapping[str, Any] | None = None,
         embeddings: Embeddings | None = None,
+        classifier: IntentClassifier | None = None,
         backend: str = "faiss",
         backend_options: Mapping[str, Any] | None = None,
         calibrate: bool = True,
@@ -284,6 +285,9 @@ class PlanCache:
             examples: Labelled requests (``text``, ``domain``, ``intent``, ``slots``).
             gazetteers: Named lists of known values (see :class:`ParameterExtractor`).
             embeddings: The embedder; the offline :class:`NgramEmbeddings` by default.
+            classifier: The intent classifier to fit on ``examples`` (for example one
+                that reads a local Hugging Face model: ``IntentClassifier(embeddings=
+                local_huggingface_embeddings(path))``); ``IntentClassifier()`` by default.
             backend: ``"faiss"`` (default) or ``"pgvector"``.
             backend_options: Options of the back-end (``directory``, ``dsn``, ``table``).
             calibrate: Calibrate per-intent thresholds on the examples.
@@ -302,7 +306,7 @@ class PlanCache:
             raise RequestError("from_examples needs at least one labelled request")
         extractor = ParameterExtractor(gazetteers=gazetteers)
         extractor.fit(examples)
-        classifier = IntentClassifier()
+        classifier = classifier if classifier is not None else IntentClassifier()
         classifier.fit(examples, extractor=extractor)
         if embeddings is None:
             ngram = NgramEmbeddings()
@@ -388,7 +392,12 @@ class PlanCache:
     async def alookup(self, request: str) -> CacheLookup:
         """Async :meth:`lookup` (embedding and search may leave the event loop)."""
         timings: dict[str, float] = {}
-        intent, parameters, stripped, partition = self._analyse(request, timings)
+        if self.classifier is not None and self.classifier.embeddings is not None:
+            # the classifier runs a model of its own: off the event loop
+            analysed = await asyncio.to_thread(self._analyse, request, timings)
+        else:
+            analysed = self._analyse(request, timings)
+        intent, parameters, stripped, partition = analysed
         t0 = time.perf_counter()
         vector = self._embed(await self.embeddings.aembed_query(stripped))
         timings["embed"] = _ms_since(t0)
@@ -526,6 +535,7 @@ class PlanCache:
         *,
         index: VectorIndex | None = None,
         embeddings: Embeddings | None = None,
+        classifier_embeddings: Embeddings | None = None,
     ) -> PlanCache:
         """Load a cache saved with :meth:`save`.
 
@@ -534,9 +544,13 @@ class PlanCache:
             index: The vector back-end holding the entries (a new in-memory faiss index
                 when omitted).
             embeddings: The embedder, when it is not the saved default one.
+            classifier_embeddings: The intent classifier's sentence embedder, when it
+                reads one (see :class:`IntentClassifier`).
 
         Raises:
             CacheCorruptError: If the directory is missing, partly written or damaged.
+            ValueError: If the classifier reads an embedder and none is given.
+            EmbeddingDimensionError: If the classifier's embedder does not fit it.
         """
         path = Path(directory)
         try:
@@ -551,10 +565,12 @@ class PlanCache:
                 f"{path} has plan-cache format {settings.get('version')!r}; "
                 f"this version reads {_FORMAT_VERSION}"
             )
+        classifier = (  # its own errors: a missing embedder is not a corrupt cache
+            IntentClassifier.load(path / "intent", embeddings=classifier_embeddings)
+            if (path / "intent").exists()
+            else None
+        )
         try:
-            classifier = (
-                IntentClassifier.load(path / "intent") if (path / "intent").exists() else None
-            )
             extractor = (
                 ParameterExtractor.load(path / "parameters")
                 if (path / "parameters").exists()
