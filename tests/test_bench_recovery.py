@@ -295,6 +295,29 @@ def test_an_attempt_past_its_timeout_fails_the_trial(tmp_path: Path) -> None:
     assert "timeout" in stock["failures"][0]["error"]
 
 
+def test_a_failed_overhead_phase_keeps_the_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise SpeculativeError("simulated failure of the overhead runs")
+
+    monkeypatch.setattr(child, "measure_overhead", broken)  # the forked child inherits it
+    config = RecoveryConfig(
+        trials=1,
+        latency=FAST,
+        kill_window=(0.5, 0.9),
+        workdir=tmp_path,
+        overhead_runs=1,
+        progress_bar=False,
+    )
+    result = run_recovery_benchmark(config)
+    doc = result.document()
+    assert doc["completed"] == 1
+    assert doc["overhead"]["sequential"] is None
+    assert "measuring the overhead" in doc["overhead"]["sequential_error"]
+    assert "overhead runs failed" in result.table()
+
+
 # -- end to end ------------------------------------------------------------------------------
 def _killed_attempts(result: RecoveryResult, system: str) -> dict[str, int]:
     """Distinct calls that, in a killed attempt, took effect (by kind) or returned."""

@@ -670,6 +670,7 @@ class RecoveryResult:
         wall_s: Wall time of the whole run.
         sequential: The quiet overhead runs (:attr:`RecoveryConfig.overhead_runs`):
             ``{graph: {system: [[storage ms, storage calls], ...]}}``, or ``None``.
+        sequential_error: Why those runs failed, if they did.
     """
 
     config: RecoveryConfig
@@ -677,6 +678,7 @@ class RecoveryResult:
     store: str
     wall_s: float = 0.0
     sequential: dict[str, dict[str, list[list[float]]]] | None = None
+    sequential_error: str | None = None
 
     @property
     def default_system(self) -> str:
@@ -730,6 +732,8 @@ class RecoveryResult:
         """
         out: dict[str, Any] = {"wrapper_pct": None, "wall_pct": None, "runs": 0}
         out["sequential"] = self._sequential_overhead()
+        if self.sequential_error is not None:
+            out["sequential_error"] = self.sequential_error
         if not {"stock", "interrupt_aware"} <= set(self.results):
             return out
         both = list(zip(self.results["stock"], self.results["interrupt_aware"], strict=True))
@@ -866,6 +870,8 @@ class RecoveryResult:
                 f"{seq['agent_vs_standard_pct_p50']:+.1f}% (of means "
                 f"{seq['agent_vs_standard_pct']:+.1f}%)"
             )
+        if "sequential_error" in ov:
+            lines.append(f"the one-at-a-time overhead runs failed: {ov['sequential_error']}")
         for name, s in doc["systems"].items():
             if s["failures"]:
                 lines.append(f"{name}: {len(s['failures'])} failed trial(s) (see the JSON)")
@@ -946,11 +952,19 @@ def run_recovery_benchmark(config: RecoveryConfig) -> RecoveryResult:
             jobs = _jobs(config, base, run_id, dsn)
             with progress(len(jobs), "bench recovery", enabled=config.progress_bar) as bar:
                 _Scheduler(jobs, config.concurrency, bar).run()
-            sequential = _measure_overhead(config, base, run_id, dsn)
+            try:
+                sequential, sequential_error = _measure_overhead(config, base, run_id, dsn), None
+            except SpeculativeError as exc:  # the trials' results still stand
+                sequential, sequential_error = None, str(exc)
         results = {s: [_result(j) for j in jobs if j.system == s] for s in config.systems}
         store = "postgres" if dsn is not None else f"sqlite files under {base}"
         return RecoveryResult(
-            config, results, store, time.perf_counter() - started, sequential=sequential
+            config,
+            results,
+            store,
+            time.perf_counter() - started,
+            sequential=sequential,
+            sequential_error=sequential_error,
         )
     finally:
         if owned:
