@@ -323,14 +323,12 @@ class _KnowledgeEmbeddings(Embeddings):
 
     def __init__(self, dim: int = 3) -> None:
         self.dim = dim
-        self.calls = 0
 
     def _vec(self, text: str) -> list[float]:
         v = [1.0 if any(w in text for w in words) else 0.0 for words in self.LEXICON.values()]
         return (v + [0.1] * self.dim)[: self.dim]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.calls += 1
         return [self._vec(t) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:

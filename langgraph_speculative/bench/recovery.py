@@ -971,6 +971,13 @@ def run_recovery_benchmark(config: RecoveryConfig) -> RecoveryResult:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _store(directory: Path, dsn: str | None) -> child.StoreSpec:
+    """The run's PostgreSQL server, or a SQLite file of its own in ``directory``."""
+    if dsn is not None:
+        return child.StoreSpec("postgres", dsn)
+    return child.StoreSpec("sqlite", str(directory / "checkpoints.sqlite"))
+
+
 def _measure_overhead(
     config: RecoveryConfig, base: Path, run_id: str, dsn: str | None
 ) -> dict[str, dict[str, list[list[float]]]] | None:
@@ -981,18 +988,13 @@ def _measure_overhead(
 
     directory = base / "overhead"
     directory.mkdir(parents=True, exist_ok=True)
-    store = (
-        child.StoreSpec("postgres", dsn)
-        if dsn is not None
-        else child.StoreSpec("sqlite", str(directory / "checkpoints.sqlite"))
-    )
     template = child.Attempt(
         trial=0,
         system="stock",
         attempt=0,
         task=make_task(0, config.seed),
         thread_id=f"recovery-{run_id}",
-        store=store,
+        store=_store(directory, dsn),
         journal=directory / "journal.jsonl",
         outcome=directory / "outcome.json",
         log=directory / "overhead.log",
@@ -1028,11 +1030,6 @@ def _jobs(config: RecoveryConfig, base: Path, run_id: str, dsn: str | None) -> l
         for system in systems:
             directory = base / f"{system}-t{trial:04d}"
             directory.mkdir(parents=True, exist_ok=True)
-            store = (
-                child.StoreSpec("postgres", dsn)
-                if dsn is not None
-                else child.StoreSpec("sqlite", str(directory / "checkpoints.sqlite"))
-            )
             jobs.append(
                 _Job(
                     trial=trial,
@@ -1040,7 +1037,7 @@ def _jobs(config: RecoveryConfig, base: Path, run_id: str, dsn: str | None) -> l
                     task=task,
                     fractions=fractions,
                     directory=directory,
-                    store=store,
+                    store=_store(directory, dsn),
                     thread=f"recovery-{run_id}-{system}-t{trial}",
                     config=config,
                 )

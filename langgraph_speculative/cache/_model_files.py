@@ -108,19 +108,12 @@ def read_model_dir(
     meta_path = directory / _META
     arrays_path = directory / _ARRAYS
     try:
-        with open(meta_path, encoding="utf-8") as f:
-            document = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = meta_path.read_bytes()
+    except OSError as exc:
         raise CacheCorruptError(f"{meta_path}: cannot read the model file: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("meta"), dict):
+    document = read_tagged_json(raw, meta_path, fmt=fmt, version=version, what="model file")
+    if not isinstance(document.get("meta"), dict):
         raise CacheCorruptError(f"{meta_path}: not a model file (no 'meta' object)")
-    versions = (version,) if isinstance(version, int) else version
-    if document.get("format") != fmt or document.get("version") not in versions:
-        expected = " or ".join(str(v) for v in versions)
-        raise CacheCorruptError(
-            f"{meta_path}: format {document.get('format')!r} version "
-            f"{document.get('version')!r}, expected {fmt!r} version {expected}"
-        )
     try:
         actual = _sha256(arrays_path)
     except OSError as exc:
@@ -145,7 +138,7 @@ def sha256_json(value: Any) -> str:
 
 
 def read_tagged_json(
-    raw: bytes, source: Path, *, fmt: str, version: int, what: str
+    raw: bytes, source: Path, *, fmt: str, version: int | tuple[int, ...], what: str
 ) -> dict[str, Any]:
     """Parse a JSON document that names its format and version, and check both.
 
@@ -153,7 +146,7 @@ def read_tagged_json(
         raw: The file's bytes.
         source: The file (for messages).
         fmt: The expected ``format`` field.
-        version: The expected ``version`` field.
+        version: The expected ``version`` field (or the versions this reader knows).
         what: What the file should be (for messages), e.g. ``"FaissIndex manifest"``.
 
     Returns:
@@ -168,8 +161,10 @@ def read_tagged_json(
         raise CacheCorruptError(f"{source}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise CacheCorruptError(f"{source}: not a {what} (format tag missing)")
-    if doc.get("version") != version:
+    versions = (version,) if isinstance(version, int) else version
+    if doc.get("version") not in versions:
+        expected = " or ".join(str(v) for v in versions)
         raise CacheCorruptError(
-            f"{source}: format version {doc.get('version')!r}; this library reads {version}"
+            f"{source}: format version {doc.get('version')!r}; this library reads {expected}"
         )
     return doc

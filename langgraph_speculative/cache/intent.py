@@ -536,18 +536,22 @@ class IntentClassifier:
         out: np.ndarray = vectors / np.where(norms > 0, norms, 1.0) * self.embedding_weight
         return out
 
+    def _read(self, grams: list[list[str]]) -> list[list[str]]:
+        """The n-grams the linear model reads: none with ``features="embeddings"``."""
+        return grams if self.features != "embeddings" else [[] for _ in grams]
+
     def _design(self, features: _Features, grams: Sequence[list[str]], dense: np.ndarray) -> Any:
-        """The model's input rows: n-gram TF-IDF (if read), then the sentence vectors."""
+        """The model's input rows: n-gram TF-IDF of ``grams``, then the sentence vectors."""
         from scipy.sparse import csr_matrix, hstack
 
-        sparse = features.matrix(grams if self.features != "embeddings" else [[] for _ in grams])
+        sparse = features.matrix(grams)
         if dense.shape[1] == 0:
             return sparse
         return hstack([sparse, csr_matrix(dense)], format="csr")
 
     def _score_rows(self, texts: Sequence[str]) -> np.ndarray:
         """Raw scores of checked requests, one row each."""
-        grams = [self._grams(t, self._extractor) for t in texts]
+        grams = self._read([self._grams(t, self._extractor) for t in texts])
         x = self._design(self._features, grams, self._dense(texts))
         return np.asarray(x @ self._coef) + self._intercept
 
@@ -594,7 +598,7 @@ class IntentClassifier:
         n_labels: int,
     ) -> np.ndarray:
         features = _Features(self.ngram_range)
-        features.fit([grams[k] for k in train_idx] if self.features != "embeddings" else [])
+        features.fit([grams[k] for k in train_idx])
         x_train = self._design(features, [grams[k] for k in train_idx], dense[train_idx])
         x_test = self._design(features, [grams[k] for k in test_idx], dense[test_idx])
         coef, intercept = self._train(x_train, y[train_idx], n_labels)
@@ -640,7 +644,7 @@ class IntentClassifier:
         y = np.array([index[ex.label] for ex in data], dtype=np.int64)
         domains = [ex.domain for ex in data]
         self._labels = labels
-        grams = [self._grams(t, self._extractor) for t in texts]
+        grams = self._read([self._grams(t, self._extractor) for t in texts])
         self._dim = 0
         dense = self._dense(texts)
         self._dim = dense.shape[1]
@@ -648,7 +652,7 @@ class IntentClassifier:
         self._train_texts = texts
 
         features = _Features(self.ngram_range)
-        features.fit(grams if self.features != "embeddings" else [])
+        features.fit(grams)
         coef, intercept = self._train(self._design(features, grams, dense), y, len(labels))
         self._features = features
         self._coef = coef
@@ -768,10 +772,8 @@ class IntentClassifier:
         """A request's n-grams and its raw score for each known intent."""
         text = self._check_text(text)
         grams = self._grams(text, self._extractor)
-        scores = self._intercept.copy()
-        if self.features != "embeddings":
-            idx, vals = self._features.row(grams)
-            scores += vals @ self._coef[idx]
+        idx, vals = self._features.row(grams)  # no vocabulary: features="embeddings"
+        scores = vals @ self._coef[idx] + self._intercept
         if self._embeddings is not None:
             scores += self._dense([text])[0] @ self._coef[len(self._features.vocabulary) :]
         return grams, scores

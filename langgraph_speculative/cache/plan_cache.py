@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from langgraph_speculative.cache._model_files import read_tagged_json
 from langgraph_speculative.cache.embedders import NgramEmbeddings
 from langgraph_speculative.cache.intent import IntentClassifier, IntentPrediction, LearnedIntents
 from langgraph_speculative.cache.intent_induction import IntentInducer
@@ -554,17 +555,16 @@ class PlanCache:
         """
         path = Path(directory)
         try:
-            with open(path / "settings.json", encoding="utf-8") as f:
-                settings = json.load(f)
-        except (OSError, ValueError) as exc:
+            raw = (path / "settings.json").read_bytes()
+        except OSError as exc:
             raise CacheCorruptError(f"cannot read {path / 'settings.json'}: {exc}") from exc
-        if not isinstance(settings, dict) or settings.get("format") != _FORMAT:
-            raise CacheCorruptError(f"{path} is not a saved plan cache")
-        if settings.get("version") != _FORMAT_VERSION:
-            raise CacheCorruptError(
-                f"{path} has plan-cache format {settings.get('version')!r}; "
-                f"this version reads {_FORMAT_VERSION}"
-            )
+        settings = read_tagged_json(
+            raw,
+            path / "settings.json",
+            fmt=_FORMAT,
+            version=_FORMAT_VERSION,
+            what="saved plan cache",
+        )
         classifier = (  # its own errors: a missing embedder is not a corrupt cache
             IntentClassifier.load(path / "intent", embeddings=classifier_embeddings)
             if (path / "intent").exists()
