@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
-    except (SpeculativeError, ValueError, FileNotFoundError) as exc:
+    except (SpeculativeError, ValueError, OSError) as exc:
         print(f"langgraph-speculative: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

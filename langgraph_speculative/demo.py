@@ -61,7 +61,7 @@ def demo_tasks(answer_tokens: int = 20) -> list[ScriptedTask]:
         resources.as_file(data / "demo_questions.json") as q,
         resources.as_file(data / "demo_answers.json") as a,
     ):
-        return load_bfcl(Path(q), Path(a), answer_tokens=answer_tokens)
+        return list(load_bfcl(Path(q), Path(a), answer_tokens=answer_tokens, strict=True))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -169,11 +169,44 @@ def test_category_detection() -> None:
     assert bfcl_category("records.jsonl") is None
 
 
-def test_unsupported_category(tmp_path: Path) -> None:
+@pytest.mark.parametrize("category", ["memory", "web_search", "irrelevance"])
+def test_categories_without_calls_are_refused(tmp_path: Path, category: str) -> None:
     record, answer = parallel_record()
-    data, answers = single_files(tmp_path, [record], [answer], "multi_turn_miss_func")
-    with pytest.raises(ValueError, match="unsupported"):
+    data, answers = single_files(tmp_path, [record], [answer], category)
+    with pytest.raises(ValueError, match="cannot be played"):
         load_bfcl(data, answers)
+
+
+def test_unknown_category_is_read_by_shape(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    record, answer = parallel_record()
+    data, answers = single_files(tmp_path, [record], [answer], "brand_new_category")
+    (task,) = load_bfcl(data, answers)
+    assert task.id == "parallel_0"
+    assert "brand_new_category" in caplog.text
+
+
+def test_multi_turn_variants_read_like_base(tmp_path: Path) -> None:
+    data, answers = standard_mt(tmp_path)
+    for variant in ("multi_turn_miss_param", "multi_turn_long_context"):
+        name = f"BFCL_v4_{variant}.json"
+        (tmp_path / name).write_bytes(data.read_bytes())
+        (tmp_path / "possible_answer" / name).write_bytes(answers.read_bytes())
+        tasks = load_bfcl(tmp_path / name, tmp_path / "possible_answer" / name)
+        assert [t.id for t in tasks] == ["mt_0", "mt_1", "mt_2"]
+
+
+def test_missed_functions_are_not_offered_in_turn_0(tmp_path: Path) -> None:
+    record = mt_record("mf_0", ["GorillaFileSystem"], "Sort it.")
+    record["missed_function"] = {"1": ["sort"]}
+    data, answers = mt_files(tmp_path, [record], [mt_answer("mf_0", ["cd(folder='a')"])])
+    (task,) = load_bfcl(data, answers)
+    assert "sort" not in {f["name"] for f in task.functions}
+    record["missed_function"] = {"1": ["cd"]}
+    data, answers = mt_files(tmp_path, [record], [mt_answer("mf_0", ["cd(folder='a')"])])
+    loaded = load_bfcl(data, answers)
+    assert not loaded and loaded.skipped[0].kind == "invalid"
 
 
 # --- malformed single-turn records ----------------------------------------------------------
@@ -182,9 +215,11 @@ def test_unsupported_category(tmp_path: Path) -> None:
 def expect_error(tmp_path: Path, records: list[Any], answers: list[Any], needle: str) -> str:
     data, ans = single_files(tmp_path, records, answers)
     with pytest.raises(DataFormatError) as info:
-        load_bfcl(data, ans)
+        load_bfcl(data, ans, strict=True)
     message = str(info.value)
     assert needle in message, message
+    loaded = load_bfcl(data, ans)  # not strict: the bad record is skipped and reported
+    assert loaded.skipped and any(needle in f"{s.id}: {s.reason}" for s in loaded.skipped)
     return message
 
 
@@ -343,7 +378,7 @@ def test_multi_turn_merge(tmp_path: Path) -> None:
     merged = {load_bfcl(data, answers, merge=2, seed=s)[0].id for s in range(10)}
     assert len(merged) > 1
     assert len(load_bfcl(data, answers, merge=3)) == 1
-    assert load_bfcl(data, answers, merge=4) == []
+    assert list(load_bfcl(data, answers, merge=4)) == []
 
 
 def test_multi_turn_calls_validate(tmp_path: Path) -> None:
@@ -373,15 +408,128 @@ def test_multi_turn_malformed(
     record = mt_record("mt_bad", classes, "q", excluded=["ls"])
     data, answers = mt_files(tmp_path, [record], [mt_answer("mt_bad", truth)])
     with pytest.raises(DataFormatError) as info:
-        load_bfcl(data, answers)
+        load_bfcl(data, answers, strict=True)
     assert "mt_bad" in str(info.value) and needle in str(info.value), str(info.value)
+    (skipped,) = load_bfcl(data, answers).skipped
+    assert skipped.id == "mt_bad" and needle in skipped.reason
 
 
 def test_multi_turn_missing_answer(tmp_path: Path) -> None:
     record = mt_record("mt_lonely", ["MathAPI"], "q")
     data, answers = mt_files(tmp_path, [record], [])
     with pytest.raises(DataFormatError, match="mt_lonely"):
-        load_bfcl(data, answers)
+        load_bfcl(data, answers, strict=True)
+    assert [s.kind for s in load_bfcl(data, answers).skipped] == ["malformed"]
+
+
+# --- records that cannot be played, mixed with good ones ---------------------------------------
+
+INTS = fn("sort_list", {"elements": {"type": "array", "items": {"type": "integer"}}}, ["elements"])
+MODE = fn("set_mode", {"mode": {"type": "string", "enum": ["eco", "sport"]}}, ["mode"])
+
+
+def mixed_files(tmp_path: Path) -> tuple[Path, Path]:
+    good, good_answer = parallel_record("p_good")
+    later, later_answer = parallel_record("p_later")
+    records: list[Any] = [
+        good,
+        {"id": "p_ints", "question": question("sort"), "function": [INTS]},
+        {"id": "p_enum", "question": question("mode"), "function": [MODE]},
+        '{"id": "p_broken", "question": [[',  # not JSON
+        {"id": "p_noanswer", "question": question("x"), "function": [WEATHER]},
+        {"id": "p_unknown", "question": question("x"), "function": [WEATHER]},
+        {"id": "p_required", "question": question("x"), "function": [WEATHER]},
+        later,
+    ]
+    answers: list[Any] = [
+        good_answer,
+        {"id": "p_ints", "ground_truth": [{"sort_list": {"elements": [["apple", "pear"]]}}]},
+        {"id": "p_enum", "ground_truth": [{"set_mode": {"mode": ["turbo"]}}]},
+        {"id": "p_unknown", "ground_truth": [{"get_forecast": {"city": ["Rome"]}}]},
+        {"id": "p_required", "ground_truth": [{"get_weather": {"city": [""]}}]},
+        later_answer,
+    ]
+    return single_files(tmp_path, records, answers)
+
+
+def test_unplayable_records_are_skipped_and_reported(tmp_path: Path) -> None:
+    data, answers = mixed_files(tmp_path)
+    loaded = load_bfcl(data, answers)
+    assert [t.id for t in loaded] == ["p_good", "p_later"]
+    assert len(loaded) == 2 and loaded[1].id == "p_later"
+    why = {s.id: s for s in loaded.skipped}
+    assert list(why) == ["p_broken", "p_ints", "p_enum", "p_noanswer", "p_unknown", "p_required"]
+    assert why["p_ints"].kind == "invalid"
+    assert "sort_list" in why["p_ints"].reason and "elements.0" in why["p_ints"].reason
+    assert "integer" in why["p_ints"].reason and "apple" in why["p_ints"].reason
+    assert "mode" in why["p_enum"].reason and "turbo" in why["p_enum"].reason
+    assert (why["p_broken"].kind, why["p_broken"].line) == ("malformed", 4)
+    assert why["p_noanswer"].kind == "malformed"
+    assert "get_forecast" in why["p_unknown"].reason
+    assert "required" in why["p_required"].reason
+    assert all(s.file == data.name for s in loaded.skipped)
+    doc = json.loads(json.dumps([s.to_json() for s in loaded.skipped]))
+    assert doc[1] == {
+        "id": "p_ints",
+        "reason": why["p_ints"].reason,
+        "kind": "invalid",
+        "file": data.name,
+        "line": 2,
+    }
+    assert "skipped 6 record(s) (4 invalid, 2 malformed)" in loaded.skip_summary()
+    with pytest.raises(DataFormatError, match="p_broken"):
+        load_bfcl(data, answers, strict=True)  # the first bad record, in strict mode
+
+
+def test_every_loaded_call_validates_against_its_tool(tmp_path: Path) -> None:
+    data, answers = mixed_files(tmp_path)
+    for task in load_bfcl(data, answers):
+        check_calls_validate(task)
+
+
+def test_a_json_array_file_is_read_too(tmp_path: Path) -> None:
+    record, answer = parallel_record()
+    data, answers = single_files(tmp_path, [record], [answer])
+    data.write_text(json.dumps([record], indent=2), encoding="utf-8")
+    (task,) = load_bfcl(data, answers)
+    assert task.id == "parallel_0"
+
+
+def test_java_records_take_values_in_string_form(tmp_path: Path) -> None:
+    java = fn(
+        "Repo.fetch",
+        {
+            "ids": {"type": "ArrayList", "items": {"type": "long"}},
+            "verbose": {"type": "boolean"},
+            "owner": {"type": "any"},
+        },
+        ["ids", "verbose", "owner"],
+    )
+    record = {"id": "simple_java_0", "question": question("fetch"), "function": [java]}
+    truth = {"Repo.fetch": {"ids": [[1, 2]], "verbose": [True], "owner": ["repoOwner"]}}
+    answer = {"id": "simple_java_0", "ground_truth": [truth]}
+    data, answers = single_files(tmp_path, [record], [answer], "simple_java")
+    (task,) = load_bfcl(data, answers)
+    assert dict(task.calls[0].args) == {"ids": "[1, 2]", "verbose": "true", "owner": "repoOwner"}
+    props = task.functions[0]["parameters"]["properties"]
+    assert {p["type"] for p in props.values()} == {"string"}
+    assert "Java ArrayList" in props["ids"]["description"]
+    check_calls_validate(task)
+
+
+def test_java_type_names_build_tools() -> None:
+    java = fn("f", {"n": {"type": "long"}, "m": {"type": "HashMap"}, "s": {"type": "String"}})
+    (tool,) = make_simulated_tools([java], latency=ZERO)
+    tool.invoke({"n": 3, "m": {"k": 1}, "s": "x"})
+
+
+def test_nested_dict_without_properties_takes_first_values(tmp_path: Path) -> None:
+    f = fn("req", {"headers": {"type": "dict"}}, ["headers"])
+    record = {"id": "p_0", "question": question("x"), "function": [f]}
+    truth = {"req": {"headers": [{"Accept": ["json", "xml"], "X-Opt": ["", "1"]}]}}
+    data, answers = single_files(tmp_path, [record], [{"id": "p_0", "ground_truth": [truth]}])
+    (task,) = load_bfcl(data, answers)
+    assert dict(task.calls[0].args) == {"headers": {"Accept": "json"}}
 
 
 def test_parse_call() -> None:

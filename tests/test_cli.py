@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import write_mixed_bfcl
 
 from langgraph_speculative.cli import main
 from langgraph_speculative.demo import demo_tasks
@@ -99,3 +100,56 @@ def test_bench_async_on_bfcl(shared_data: Path, tmp_path: Path) -> None:
     assert doc["tasks"] == 6
     assert doc["calls"]["lost"] == 0 and doc["calls"]["duplicated"] == 0
     assert doc["via_http"]["calls_identical"] is True
+
+
+FAST = ["--ttft-ms", "3", "--tpot-ms", "0.1", "--tool-ms", "1:5", "--no-progress"]
+BAD_IDS = {"bad_ints", "bad_enum", "bad_json", "bad_noanswer", "bad_unknown"}
+
+
+@pytest.mark.parametrize("bench", ["async", "speculative"])
+def test_benchmarks_skip_unplayable_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bench: str
+) -> None:
+    data, answers = write_mixed_bfcl(tmp_path)
+    out = tmp_path / "b.json"
+    flags = ["--data", str(data), "--answers", str(answers), *FAST, "--json", str(out)]
+    extra = ["--overhead-tasks", "1"] if bench == "async" else ["--wpm", "6000"]
+    code = main(["bench", bench, *flags, *extra])
+    printed = capsys.readouterr()
+    assert code == 0, printed
+    doc = json.loads(out.read_text())
+    assert doc["tasks"] == 2
+    assert {s["id"] for s in doc["skipped"]} == BAD_IDS
+    assert all(s["reason"] and s["kind"] in ("invalid", "malformed") for s in doc["skipped"])
+    assert "skipped 5 record(s)" in printed.out
+    assert "Traceback" not in printed.err
+    # --strict: the old fail-fast behaviour, a clear error naming the record, exit code 2
+    assert main(["bench", bench, *flags, *extra, "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "bad_" in err and "Traceback" not in err
+
+
+def test_a_file_with_nothing_playable_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, answers = write_mixed_bfcl(tmp_path)
+    lines = data.read_text(encoding="utf-8").splitlines()
+    data.write_text("\n".join(line for line in lines if "good_" not in line), encoding="utf-8")
+    code = main(["bench", "async", "--data", str(data), "--answers", str(answers), *FAST])
+    assert code == 2
+    assert "no playable task" in capsys.readouterr().err
+
+
+def test_serve_sim_skips_unplayable_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langgraph_speculative.cli import build_parser
+    from langgraph_speculative.integrations.sim_server import build_server
+
+    data, answers = write_mixed_bfcl(tmp_path)
+    args = build_parser().parse_args(
+        ["serve-sim", "--data", str(data), "--answers", str(answers), "--port", "0"]
+    )
+    server = build_server(args)
+    assert [t.id for t in server.tasks] == ["good_0", "good_1"]
+    assert "skipped 5 record(s)" in capsys.readouterr().out

@@ -3,6 +3,8 @@
 * Pages: all fenced ```` ```python ```` blocks of ``docs/**/*.md`` run in order, in one
   namespace per page (one test per page). A block whose first line is ``# skip-test`` is
   not run.
+* Code that reads ``../shared/data`` (BFCL, SMP2019) skips when that folder is absent,
+  exactly as the tests that need it do.
 * Docstrings: every fenced ```` ```python ```` example in the docstring of a public module,
   class, function or method under ``langgraph_speculative`` runs on its own (one test per
   example). Docstrings are read with :mod:`ast`, so collecting never imports the package.
@@ -31,6 +33,8 @@ DOCS_DIR = REPO_ROOT / "docs"
 PACKAGE = "langgraph_speculative"
 PACKAGE_DIR = REPO_ROOT / PACKAGE
 SKIP_MARK = "# skip-test"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+_NEEDS_SHARED = re.compile(r"\.\./shared/|shared/data")
 TIMEOUT_S = float(os.environ.get("DOCS_TEST_TIMEOUT", "180"))
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
@@ -174,6 +178,9 @@ def run_blocks(blocks: list[Block], tmp_path: Path) -> None:
     runnable = [b for b in blocks if not b.skipped]
     if not runnable:
         pytest.skip("every block is marked # skip-test")
+    needs = [b for b in runnable if _NEEDS_SHARED.search(b.source)]
+    if needs and not SHARED_DATA.is_dir():  # as the tests do: the data is CI's, not a clone's
+        pytest.skip(f"{needs[0].path}:{needs[0].line} reads {SHARED_DATA}, which is absent")
     spec = tmp_path / "blocks.json"
     spec.write_text(
         json.dumps([{"source": b.source, "path": b.path, "line": b.line} for b in runnable]),

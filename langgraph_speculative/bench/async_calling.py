@@ -46,11 +46,19 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
+from pydantic import ValidationError
 
-from langgraph_speculative.bench.report import format_table, progress, summarize, write_json
-from langgraph_speculative.errors import SpeculativeError
+from langgraph_speculative.bench.report import (
+    format_table,
+    percentile,
+    progress,
+    summarize,
+    write_json,
+)
+from langgraph_speculative.errors import DataFormatError, SpeculativeError
+from langgraph_speculative.integrations.bfcl import add_strict_argument, load_bfcl
 from langgraph_speculative.integrations.latency import Backend, LatencyModel
 from langgraph_speculative.integrations.scripted_model import ModelTurn, ScriptedChatModel
 from langgraph_speculative.integrations.scripted_tasks import Policy, ScriptedTask, TaskResponder
@@ -62,6 +70,7 @@ __all__ = [
     "MODES",
     "BenchResult",
     "Endpoint",
+    "Overhead",
     "TaskRun",
     "add_arguments",
     "ideal_ms",
@@ -162,8 +171,7 @@ class BenchResult:
         runs: ``(task id, mode)`` to the run.
         latency: The latency model.
         ideal: Task id to :func:`ideal_ms`.
-        overhead_us: Mode (and ``bare``) to time per call (µs) at zero latency; see
-            :func:`measure_overhead`.
+        overhead: The framework cost at zero latency (:func:`measure_overhead`), if timed.
         estimate_noise: How well the simulated model knew each call's duration.
         endpoint: The real endpoint benchmarked, if any.
     """
@@ -173,7 +181,7 @@ class BenchResult:
     runs: dict[tuple[str, str], TaskRun]
     latency: LatencyModel
     ideal: dict[str, float]
-    overhead_us: dict[str, float] = field(default_factory=dict)
+    overhead: Overhead | None = None
     estimate_noise: float | None = 0.5
     endpoint: Endpoint | None = None
 
@@ -256,16 +264,9 @@ class BenchResult:
                 if ok and "async_interruptible" in self.modes
                 else None
             ),
-            "overhead_us_per_call": (
-                max(
-                    v - self.overhead_us["bare"]
-                    for m, v in self.overhead_us.items()
-                    if m.startswith("async")
-                )
-                if any(m.startswith("async") for m in self.overhead_us)
-                else None
-            ),
-            "us_per_call_at_zero_latency": dict(self.overhead_us),
+            "overhead_us_per_call": self.overhead.per_call_us() if self.overhead else None,
+            "us_per_call_at_zero_latency": dict(self.overhead.us_per_call) if self.overhead else {},
+            "overhead": self.overhead.document() if self.overhead else None,
             "calls": self.call_counts(),
             "calls_by_mode": {m: self.call_counts(m) for m in self.modes},
             "model_requests": {
@@ -318,13 +319,16 @@ class BenchResult:
             lines.append(f"ideal (critical path) mean: {doc['ideal_ms']:.0f} ms")
         if doc["efficiency"] is not None:
             lines.append(f"efficiency (ideal / async_interruptible): {doc['efficiency']:.3f}")
-        if self.overhead_us:
-            parts = ", ".join(f"{m} {v:.0f}" for m, v in self.overhead_us.items())
-            lines.append(f"µs per call at zero latency: {parts}")
-        if doc["overhead_us_per_call"] is not None:
+        if self.overhead is not None:
+            parts = ", ".join(f"{m} {v:.0f}" for m, v in self.overhead.us_per_call.items())
+            lines.append(f"CPU µs per call at zero latency (median): {parts}")
+            spread = "; ".join(
+                f"{m} {v['p50']:.0f} (p10 {v['p10']:.0f}, p90 {v['p90']:.0f})"
+                for m, v in self.overhead.paired.items()
+            )
             lines.append(
-                f"framework overhead (async modes minus bare): "
-                f"{doc['overhead_us_per_call']:.0f} µs per call"
+                f"framework overhead per call, mode minus bare, paired over "
+                f"{self.overhead.tasks} tasks x {self.overhead.rounds} rounds: {spread}"
             )
         if "via_http" in doc:
             same = doc["via_http"]["calls_identical"]
@@ -453,6 +457,7 @@ async def run_benchmark(
     seed: int = 0,
     progress_bar: bool = True,
     overhead_tasks: int = 0,
+    overhead_rounds: int = 3,
     estimate_noise: float | None = 0.5,
     endpoint: Endpoint | None = None,
 ) -> BenchResult:
@@ -468,6 +473,7 @@ async def run_benchmark(
         seed: Seed of the interleaving order.
         progress_bar: Show a progress bar on stderr.
         overhead_tasks: Also measure framework overhead on this many tasks (0: skip).
+        overhead_rounds: Passes over those tasks (see :func:`measure_overhead`).
         estimate_noise: How well the simulated model knows each call's duration (see
             ``TaskResponder.on_latency``); the same in every mode.
         endpoint: Benchmark a real OpenAI-compatible model instead of the simulated one
@@ -507,9 +513,9 @@ async def run_benchmark(
 
         await asyncio.gather(*(one(item) for item in prepared))
     overhead = (
-        await measure_overhead(tasks, modes, limit=overhead_tasks)
-        if overhead_tasks and endpoint is None
-        else {}
+        await measure_overhead(tasks, modes, limit=overhead_tasks, rounds=overhead_rounds)
+        if overhead_tasks and endpoint is None and tasks
+        else None
     )
     return BenchResult(
         tasks=list(tasks),
@@ -517,7 +523,7 @@ async def run_benchmark(
         runs=runs,
         latency=latency,
         ideal={t.id: ideal_ms(t, latency) for t in tasks},
-        overhead_us=overhead,
+        overhead=overhead,
         estimate_noise=estimate_noise,
         endpoint=endpoint,
     )
@@ -533,7 +539,11 @@ def _bare_setup(task: ScriptedTask, zero: LatencyModel) -> tuple[Any, dict[str, 
 
 
 async def _bare_run(task: ScriptedTask, model: Any, tools: dict[str, Any]) -> None:
-    """What any agent must pay: stream the model's turns and invoke each tool, nothing else."""
+    """What any agent must pay: stream the model's turns and invoke each tool, nothing else.
+
+    A call whose arguments fail the tool's schema is answered with an error
+    ``ToolMessage``, as LangGraph's ``ToolNode`` answers it.
+    """
     messages: list[Any] = [HumanMessage(task.question)]
     while True:
         async for _ in model.astream(messages):
@@ -543,37 +553,125 @@ async def _bare_run(task: ScriptedTask, model: Any, tools: dict[str, Any]) -> No
         if not turn.tool_calls:
             return
         for call in turn.tool_calls:
-            messages.append(await tools[call["name"]].ainvoke(call))
+            try:
+                messages.append(await tools[call["name"]].ainvoke(call))
+            except ValidationError as exc:
+                messages.append(
+                    ToolMessage(f"Error: {exc!r}", tool_call_id=call["id"], status="error")
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class Overhead:
+    """Framework cost per tool call at zero model and tool latency (:func:`measure_overhead`).
+
+    Attributes:
+        us_per_call: Median over (task, round) of the CPU time per call, in µs, of each
+            mode and of the ``bare`` run.
+        paired: Per mode: the 10th, 50th and 90th percentile (``p10``, ``p50``, ``p90``)
+            over (task, round) of the mode's CPU time per call minus the bare run's of
+            the same task in the same round.
+        rounds: How many times each task ran in each mode.
+        tasks: How many tasks were timed.
+    """
+
+    us_per_call: dict[str, float]
+    paired: dict[str, dict[str, float]]
+    rounds: int
+    tasks: int
+
+    METHOD = (
+        "CPU time of this process (time.process_time) per tool call at zero model and tool "
+        "latency; every task runs bare and in every mode back to back (order rotated), "
+        "repeated for each round; a mode's overhead is the median over (task, round) of "
+        "its time minus the bare run's of the same task and round"
+    )
+
+    def per_call_us(self) -> float | None:
+        """The asynchronous modes' overhead per call (the larger median), in µs."""
+        medians = [v["p50"] for m, v in self.paired.items() if m.startswith("async")]
+        return max(medians) if medians else None
+
+    def document(self) -> dict[str, Any]:
+        """The ``overhead`` block of the JSON report."""
+        return {
+            "method": self.METHOD,
+            "clock": "process_time",
+            "rounds": self.rounds,
+            "tasks": self.tasks,
+            "pairs": self.rounds * self.tasks,
+            "us_per_call": dict(self.us_per_call),
+            "overhead_us_per_call": {m: dict(v) for m, v in self.paired.items()},
+        }
 
 
 async def measure_overhead(
-    tasks: Sequence[ScriptedTask], modes: Sequence[str], *, limit: int = 50
-) -> dict[str, float]:
-    """Time per call (µs) of each mode with zero model and tool latency, and of a bare run.
+    tasks: Sequence[ScriptedTask],
+    modes: Sequence[str],
+    *,
+    limit: int = 50,
+    rounds: int = 3,
+) -> Overhead:
+    """Time per call of each mode with zero model and tool latency, against a bare run.
 
-    The first ``limit`` tasks run one at a time (no concurrency noise). Key ``bare`` is the
-    floor no agent avoids: streaming the simulated model's chunks (LangChain message
-    objects) and one ``tool.ainvoke`` per call. A mode's framework overhead is its time
-    minus ``bare``.
+    The first ``limit`` tasks run one at a time (no concurrency noise). The ``bare`` run is
+    the floor no agent avoids: streaming the simulated model's chunks (LangChain message
+    objects) and one ``tool.ainvoke`` per call. Each task runs bare and in every mode back
+    to back (the order rotates from task to task), and the whole pass repeats ``rounds``
+    times. The clock is the process's CPU time, which another process on a loaded machine
+    does not advance; a mode's overhead is the median over (task, round) of its time minus
+    the bare run's of the same task and round, so a framework cost is never the difference
+    of two separately noisy totals.
+
+    Args:
+        tasks: The tasks.
+        modes: The modes to time.
+        limit: How many tasks to time (the first ones).
+        rounds: Passes over those tasks.
+
+    Returns:
+        The measurement.
+
+    Raises:
+        ValueError: If ``limit`` or ``rounds`` < 1, or there is no task.
     """
-    zero = LatencyModel.zero()
+    if limit < 1 or rounds < 1:
+        raise ValueError(f"limit and rounds must be >= 1, got {limit} and {rounds}")
     chosen = list(tasks)[:limit]
-    calls = max(sum(len(t.calls) for t in chosen), 1)
-    out: dict[str, float] = {}
+    if not chosen:
+        raise ValueError("measure_overhead needs at least one task")
+    zero = LatencyModel.zero()
     await _bare_run(chosen[0], *_bare_setup(chosen[0], zero))  # warm up imports and caches
-    bare = [(task, *_bare_setup(task, zero)) for task in chosen]
-    start = time.perf_counter()
-    for task, model, tools in bare:
-        await _bare_run(task, model, tools)
-    out["bare"] = (time.perf_counter() - start) * 1e6 / calls
     for mode in modes:
         await _run_one(_prepare(chosen[0], mode, zero, None))
-        prepared = [_prepare(task, mode, zero, None) for task in chosen]
-        start = time.perf_counter()
-        for item in prepared:
-            await _run_one(item)
-        out[mode] = (time.perf_counter() - start) * 1e6 / calls
-    return out
+    names = ["bare", *modes]
+    samples: dict[str, list[float]] = {m: [] for m in names}
+    paired: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(rounds):
+        for i, task in enumerate(chosen):
+            calls = max(len(task.calls), 1)
+            order = names[i % len(names) :] + names[: i % len(names)]
+            took: dict[str, float] = {}
+            for mode in order:  # build outside the timed region
+                if mode == "bare":
+                    model, tools = _bare_setup(task, zero)
+                    start = time.process_time()
+                    await _bare_run(task, model, tools)
+                else:
+                    item = _prepare(task, mode, zero, None)
+                    start = time.process_time()
+                    await _run_one(item)
+                took[mode] = (time.process_time() - start) * 1e6 / calls
+            for mode in names:
+                samples[mode].append(took[mode])
+            for mode in modes:
+                paired[mode].append(took[mode] - took["bare"])
+    return Overhead(
+        us_per_call={m: percentile(v, 50) for m, v in samples.items()},
+        paired={m: {f"p{q}": percentile(v, q) for q in (10, 50, 90)} for m, v in paired.items()},
+        rounds=rounds,
+        tasks=len(chosen),
+    )
 
 
 @contextlib.contextmanager
@@ -606,6 +704,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=50,
         help="tasks re-run with zero latency to measure framework overhead (0: skip)",
     )
+    parser.add_argument(
+        "--overhead-rounds",
+        type=int,
+        default=3,
+        help="passes over the overhead tasks; the overhead is the median of paired runs",
+    )
     parser.add_argument("--via-http", action="store_true", help="also run via real ChatOpenAI")
     parser.add_argument(
         "--base-url", default=None, help="a real OpenAI-compatible endpoint (tools stay simulated)"
@@ -617,12 +721,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="task runs at once")
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_strict_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bench async`` from parsed flags; return the exit code."""
     from langgraph_speculative.cli import latency_from_args
-    from langgraph_speculative.integrations.bfcl import load_bfcl
 
     latency = latency_from_args(args)
     assert isinstance(latency, LatencyModel)
@@ -633,7 +737,10 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         seed=args.seed,
         answer_tokens=args.answer_tokens,
+        strict=args.strict,
     )
+    if not tasks:
+        raise DataFormatError(f"{tasks.skip_summary()}: no playable task is left")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     endpoint = None
     if args.base_url is not None or args.model is not None:
@@ -655,14 +762,16 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress_bar=not args.no_progress,
             overhead_tasks=args.overhead_tasks,
+            overhead_rounds=args.overhead_rounds,
             estimate_noise=args.estimate_noise,
             endpoint=endpoint,
         )
     )
     print(f"bench async: {len(tasks)} tasks from {args.data.name}, profile {args.profile}")
     print(result.table())
+    print(tasks.skip_summary())
+    doc = {**result.document(), "skipped": [s.to_json() for s in tasks.skipped]}
     if args.json is not None:
-        write_json(args.json, result.document())
+        write_json(args.json, doc)
         print(f"wrote {args.json}")
-    doc = result.document()
     return 1 if doc["failures"] or doc["calls"]["lost"] or doc["calls"]["duplicated"] else 0

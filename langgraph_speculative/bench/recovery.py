@@ -171,6 +171,8 @@ class RecoveryConfig:
             the async agent and as LangGraph's usual tool loop (a model node, then a
             ``ToolNode``: each a superstep LangGraph checkpoints), timed, for
             ``overhead.sequential``. ``0``: not measured.
+        overhead_repeats: Runs of each overhead task per graph and system; a task's
+            storage time is the minimum over them (noise only adds time).
         progress_bar: Show a progress bar on stderr.
 
     Raises:
@@ -193,6 +195,7 @@ class RecoveryConfig:
     outcome_policy: child.OutcomePolicy = "reconcile"
     wrapper_options: Mapping[str, Any] = field(default_factory=dict)
     overhead_runs: int = 20
+    overhead_repeats: int = 3
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
@@ -220,6 +223,8 @@ class RecoveryConfig:
             raise ValueError(f"max_kills must be >= 1, got {self.max_kills}")
         if self.overhead_runs < 0:
             raise ValueError(f"overhead_runs must be >= 0, got {self.overhead_runs}")
+        if self.overhead_repeats < 1:
+            raise ValueError(f"overhead_repeats must be >= 1, got {self.overhead_repeats}")
         lo, hi = self.kill_window
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"kill_window must satisfy 0 <= lo <= hi <= 1, got {self.kill_window}")
@@ -647,6 +652,8 @@ def _paired_storage(
         "wrapped_ms_per_run": wrapped_ms,
         "wrapper_pct": 100.0 * (wrapped_ms - plain_ms) / plain_ms if plain_ms > 0 else None,
         "wrapper_pct_p50": percentile(paired, 50) if paired else None,
+        "wrapper_pct_p25": percentile(paired, 25) if paired else None,
+        "wrapper_pct_p75": percentile(paired, 75) if paired else None,
         "plain_calls_per_run": sum(p[2] for p in pairs) / len(pairs),
         "wrapped_calls_per_run": sum(p[3] for p in pairs) / len(pairs),
     }
@@ -764,7 +771,17 @@ class RecoveryResult:
 
         agent = _paired_storage(runs("async", "stock"), runs("async", "interrupt_aware"))
         standard = _paired_storage(runs("standard", "stock"), runs("standard", "interrupt_aware"))
-        out: dict[str, Any] = {"async_agent": agent, "standard_graph": standard}
+        out: dict[str, Any] = {
+            "method": (
+                f"each task run {self.config.overhead_repeats}x per graph and system, one run "
+                "at a time, plain and wrapped interleaved; a task's storage time is the "
+                "minimum over its repeats; wrapper_pct_p50 is the median over tasks of the "
+                "paired percentage (p25/p75 its spread), wrapper_pct the ratio of the means"
+            ),
+            "repeats": self.config.overhead_repeats,
+            "async_agent": agent,
+            "standard_graph": standard,
+        }
         versus = _paired_storage(runs("standard", "stock"), runs("async", "interrupt_aware"))
         if versus is not None:
             out["runs"] = versus["runs"]
@@ -851,7 +868,8 @@ class RecoveryResult:
         seq = ov.get("sequential")
         if seq is not None and seq["async_agent"] is not None:
             lines.append(
-                f"storage time per uncrashed run, one run at a time ({seq['runs']} tasks):"
+                f"storage time per uncrashed run, one run at a time ({seq['runs']} tasks, "
+                f"min of {seq['repeats']} repeats each):"
             )
             for key, what in (
                 ("async_agent", "async agent (one node)"),
@@ -861,7 +879,8 @@ class RecoveryResult:
                 lines.append(
                     f"  {what}: plain {row['plain_ms_per_run']:.1f} ms, wrapped "
                     f"{row['wrapped_ms_per_run']:.1f} ms: wrapper overhead median "
-                    f"{row['wrapper_pct_p50']:+.1f}% (of means {row['wrapper_pct']:+.1f}%; "
+                    f"{row['wrapper_pct_p50']:+.1f}% (p25 {row['wrapper_pct_p25']:+.1f}%, p75 "
+                    f"{row['wrapper_pct_p75']:+.1f}%; of means {row['wrapper_pct']:+.1f}%; "
                     f"{row['plain_calls_per_run']:.0f} vs {row['wrapped_calls_per_run']:.0f} "
                     "storage calls)"
                 )
@@ -1008,7 +1027,9 @@ def _measure_overhead(
     path = directory / "overhead.json"
 
     def job() -> None:
-        rows = asyncio.run(child.measure_overhead(tasks, template, directory))
+        rows = asyncio.run(
+            child.measure_overhead(tasks, template, directory, config.overhead_repeats)
+        )
         path.write_text(json.dumps(rows), encoding="utf-8")
 
     with progress(1, "bench recovery: overhead", enabled=config.progress_bar) as bar:
@@ -1122,6 +1143,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "async agent and as LangGraph's usual model + ToolNode loop, for overhead.sequential "
         "(0: none)",
     )
+    parser.add_argument(
+        "--overhead-repeats",
+        type=int,
+        default=3,
+        help="runs of each overhead task per graph and system; the minimum counts",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -1162,6 +1189,7 @@ def run(args: argparse.Namespace) -> int:
         workdir=args.workdir,
         outcome_policy=args.on_outcome_unknown,
         overhead_runs=args.overhead_runs,
+        overhead_repeats=args.overhead_repeats,
         progress_bar=not args.no_progress,
     )
     result = run_recovery_benchmark(config)

@@ -48,6 +48,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langgraph_speculative.bench.report import format_table, progress, summarize, write_json
+from langgraph_speculative.errors import DataFormatError
+from langgraph_speculative.integrations.bfcl import add_strict_argument, load_bfcl
 from langgraph_speculative.integrations.latency import LatencyModel
 from langgraph_speculative.integrations.scripted_listener import ListeningResponder
 from langgraph_speculative.integrations.scripted_model import ScriptedChatModel
@@ -337,6 +339,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="task runs at once")
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_strict_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -350,13 +353,19 @@ def run(args: argparse.Namespace) -> int:
         result leaked and every final plan was correct; 1 otherwise.
     """
     from langgraph_speculative.cli import latency_from_args
-    from langgraph_speculative.integrations.bfcl import load_bfcl
 
     latency = latency_from_args(args)
     assert isinstance(latency, LatencyModel)
     tasks = load_bfcl(
-        args.data, args.answers, limit=args.limit, seed=args.seed, answer_tokens=args.answer_tokens
+        args.data,
+        args.answers,
+        limit=args.limit,
+        seed=args.seed,
+        answer_tokens=args.answer_tokens,
+        strict=args.strict,
     )
+    if not tasks:
+        raise DataFormatError(f"{tasks.skip_summary()}: no playable task is left")
     result = asyncio.run(
         run_speculative_benchmark(
             tasks,
@@ -371,7 +380,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"bench speculative: {len(tasks)} tasks from {args.data.name}, profile {args.profile}")
     print(result.table())
-    doc = result.document()
+    print(tasks.skip_summary())
+    doc = {**result.document(), "skipped": [s.to_json() for s in tasks.skipped]}
     if args.json is not None:
         write_json(args.json, doc)
         print(f"wrote {args.json}")

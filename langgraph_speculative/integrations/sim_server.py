@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import ipaddress
 import json
 import logging
@@ -53,7 +52,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import uvicorn
 from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
@@ -64,6 +63,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from langgraph_speculative.errors import ScriptError
+from langgraph_speculative.integrations.bfcl import add_strict_argument, load_bfcl
 from langgraph_speculative.integrations.latency import LatencyModel
 from langgraph_speculative.integrations.scripted_model import (
     ModelTurn,
@@ -636,6 +636,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--merge", type=int, default=1, help="BFCL records merged per task")
     parser.add_argument("--limit", type=int, default=None, help="first N tasks after a shuffle")
     parser.add_argument("--answer-tokens", type=int, default=20, help="final answer length")
+    add_strict_argument(parser)
 
 
 def build_server(args: argparse.Namespace) -> SimServer:
@@ -657,17 +658,18 @@ def build_server(args: argparse.Namespace) -> SimServer:
     tasks: list[ScriptedTask] = []
     if (data is None) != (answers is None):
         raise ValueError("--data and --answers go together")
-    if data is not None:
-        bfcl = importlib.import_module("langgraph_speculative.integrations.bfcl")
-        load = cast(Callable[..., list[ScriptedTask]], bfcl.load_bfcl)
-        tasks = load(
+    if data is not None and answers is not None:
+        loaded = load_bfcl(
             data,
             answers,
             merge=getattr(args, "merge", 1),
             limit=getattr(args, "limit", None),
             seed=getattr(args, "seed", 0),
             answer_tokens=getattr(args, "answer_tokens", 20),
+            strict=getattr(args, "strict", False),
         )
+        print(loaded.skip_summary(), flush=True)
+        tasks = list(loaded)
     return SimServer(
         tasks=tasks,
         latency=latency,

@@ -18,7 +18,8 @@ in an optional :class:`ToolJournal`.
 Supported property types: ``string``, ``integer``, ``float``/``number``, ``boolean``,
 ``array`` (``items`` optional), ``tuple`` (a JSON array), ``dict``/``object`` (a nested
 model when it lists ``properties``), ``any`` and ``null``; a list of types is a union and
-a missing type means any value. ``enum`` becomes a ``Literal``; parameters not in
+a missing type means any value; the Java and JavaScript type names of BFCL's records map
+onto these (:func:`canonical_type`). ``enum`` becomes a ``Literal``; parameters not in
 ``required`` are optional (default ``None``; the schema's own ``default`` is only shown to
 the model).
 
@@ -86,6 +87,7 @@ __all__ = [
     "ResultFn",
     "SimulatedTool",
     "ToolJournal",
+    "canonical_type",
     "default_result",
     "expected_tool_ms",
     "function_name",
@@ -336,6 +338,48 @@ _SCALARS: dict[str, Any] = {
 }
 _ARRAYS = ("array", "tuple")
 _OBJECTS = ("dict", "object")
+_TYPE_ALIASES: dict[str, str] = {
+    # BFCL's Java and JavaScript categories name their parameters' types in those languages.
+    "String": "string",
+    "char": "string",
+    "Character": "string",
+    "Boolean": "boolean",
+    "int": "integer",
+    "Integer": "integer",
+    "long": "integer",
+    "Long": "integer",
+    "short": "integer",
+    "byte": "integer",
+    "double": "float",
+    "Double": "float",
+    "Float": "float",
+    "Array": "array",
+    "ArrayList": "array",
+    "List": "array",
+    "Set": "array",
+    "HashMap": "dict",
+    "Map": "dict",
+    "Object": "any",
+    "": "any",
+}
+
+
+def canonical_type(kind: str) -> str:
+    """The JSON-schema type a schema's type name stands for.
+
+    BFCL's Java and JavaScript records name types in those languages (``String``,
+    ``HashMap``, ``long``, ``ArrayList``); they map onto ``string``, ``dict``, ``integer``
+    and ``array``. Other names are returned unchanged.
+
+    Args:
+        kind: The ``type`` of a property schema.
+
+    Returns:
+        The type name this module builds a validator for.
+    """
+    return _TYPE_ALIASES.get(kind, kind)
+
+
 _MODEL_CONFIG = ConfigDict(extra="forbid", protected_namespaces=())
 
 
@@ -434,6 +478,7 @@ class _Builder:
             return Any
         if not isinstance(kind, str):
             raise self.fail(where, f"type must be a string, got {kind!r}")
+        kind = canonical_type(kind)
         if kind in _SCALARS:
             return _SCALARS[kind]
         if kind in _ARRAYS:
