@@ -332,3 +332,86 @@ def test_smp2019_extraction_quality(shared_data: Path, tmp_path: Path) -> None:
     loaded = ParameterExtractor.load(tmp_path / "smp")
     for ex in test[:100]:
         assert loaded.extract(ex.text, ex.label) == extractor.extract(ex.text, ex.label)
+
+
+# --- list-valued (multi-valued) slots ---------------------------------------------------
+
+_MATCHES = [
+    ("湖人", "勇士", "{a}对{b}的比赛"),
+    ("火箭", "马刺", "{a}对{b}的比赛"),
+    ("热火", "公牛", "今晚{a}对阵{b}"),
+    ("快船", "掘金", "{a}和{b}的比分"),
+    ("湖人", "火箭", "{a}对{b}谁赢了"),
+    ("勇士", "热火", "{a}和{b}的比分"),
+    ("马刺", "快船", "今晚{a}对阵{b}"),
+    ("公牛", "掘金", "{a}对{b}谁赢了"),
+    ("凯尔特人", "尼克斯", "{a}对{b}的比赛"),
+]
+
+
+def _match_examples() -> list[LabelledRequest]:
+    return [
+        LabelledRequest(p.format(a=a, b=b), "sports", "MATCH", {"name": [a, b]})
+        for a, b, p in _MATCHES
+    ]
+
+
+@pytest.fixture(scope="module")
+def team_extractor() -> ParameterExtractor:
+    teams = {t for a, b, _ in _MATCHES for t in (a, b)} | {"雷霆", "篮网"}  # a team list
+    return ParameterExtractor(gazetteers={"team": sorted(teams)}).fit(
+        _examples() + _match_examples()
+    )
+
+
+def test_gold_spans_locate_every_value_of_a_list() -> None:
+    spans = ParameterExtractor._gold_spans("湖人对勇士的比赛", {"name": ("湖人", "勇士")})
+    assert spans == [(0, 2, "name"), (3, 5, "name")]
+    # the same value twice: two occurrences, never overlapping
+    spans = ParameterExtractor._gold_spans("湖人对湖人", {"name": ["湖人", "湖人"], "x": "人对"})
+    assert spans == [(0, 2, "name"), (3, 5, "name")]
+
+
+def test_multi_valued_slots_are_learned_per_intent(team_extractor: ParameterExtractor) -> None:
+    assert team_extractor.multi_valued("name", "sports.MATCH")
+    assert not team_extractor.multi_valued("name", "telephone.DIAL")  # one contact there
+    assert not team_extractor.multi_valued("dishName", "cookbook.QUERY")
+    assert team_extractor.multi_valued("name")  # any intent
+    assert team_extractor.multi_valued("name", "never.SEEN")
+    assert not team_extractor.multi_valued("dishName")
+
+
+@pytest.mark.parametrize(
+    ("text", "teams", "stripped"),
+    [
+        ("勇士对马刺的比赛", ["勇士", "马刺"], "<name>对<name>的比赛"),  # an unseen pair
+        ("热火和湖人的比分", ["热火", "湖人"], "<name>和<name>的比分"),
+        ("雷霆对篮网的比赛", ["雷霆", "篮网"], "<name>对<name>的比赛"),  # teams never trained on
+    ],
+)
+def test_every_value_of_a_list_slot_is_extracted_and_stripped(
+    team_extractor: ParameterExtractor, text: str, teams: list[str], stripped: str
+) -> None:
+    params, got = team_extractor.extract_and_strip(text, "sports.MATCH")
+    assert [(p.slot, p.value) for p in params] == [("name", t) for t in teams]
+    assert got == stripped
+    assert team_extractor.strip(text, params) == stripped
+
+
+def test_multi_valued_slots_survive_save_and_load(
+    team_extractor: ParameterExtractor, tmp_path: Path
+) -> None:
+    target = tmp_path / "params"
+    team_extractor.save(target)
+    loaded = ParameterExtractor.load(target)
+    assert loaded.multi_valued("name", "sports.MATCH")
+    assert not loaded.multi_valued("name", "telephone.DIAL")
+    text = "勇士对马刺的比赛"
+    assert loaded.extract(text, "sports.MATCH") == team_extractor.extract(text, "sports.MATCH")
+    # a file saved before multi-valued slots existed: loads, no slot multi-valued
+    document = json.loads((target / "meta.json").read_text(encoding="utf-8"))
+    del document["meta"]["multi_slots"]
+    (target / "meta.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    old = ParameterExtractor.load(target)
+    assert not old.multi_valued("name", "sports.MATCH") and not old.multi_valued("name")
+    assert old.extract(text, "sports.MATCH") == team_extractor.extract(text, "sports.MATCH")

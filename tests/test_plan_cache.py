@@ -487,3 +487,96 @@ async def test_a_classifier_with_its_own_embedder_is_fitted_saved_and_loaded(
     assert loaded.classifier is not None and loaded.classifier.embeddings is emb
     lookup = loaded.lookup("南京到杭州的火车票")
     assert lookup.intent is not None and lookup.intent.label == "train.QUERY"
+
+
+# -- list-valued (multi-valued) slots ---------------------------------------------------
+
+MATCHES = [
+    ("湖人", "勇士", "{a}对{b}的比赛"),
+    ("火箭", "马刺", "{a}对{b}的比赛"),
+    ("热火", "公牛", "{a}对阵{b}的比分"),
+    ("快船", "掘金", "{a}和{b}的比赛"),
+    ("湖人", "火箭", "{a}对{b}的比分"),
+    ("勇士", "热火", "{a}和{b}的比分"),
+    ("马刺", "快船", "{a}对阵{b}的比赛"),
+    ("公牛", "掘金", "{a}对{b}的比分"),
+]
+MATCH_PLAN = Plan(
+    parameters=["name"],
+    steps=[
+        PlanStep(
+            id="s1",
+            description="look the match up",
+            tool="match_scores",
+            inputs={"teams": "{param:name}", "title": "{param:name} 比分"},
+            output="scores",
+        )
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def team_trained() -> PlanCache:
+    matches = [
+        LabelledRequest(p.format(a=a, b=b), "sports", "MATCH", {"name": [a, b]})
+        for a, b, p in MATCHES
+    ]
+    return PlanCache.from_examples(_examples() + matches)
+
+
+def test_a_two_team_request_reuses_the_plan_filled_with_both(team_trained: PlanCache) -> None:
+    cache = team_trained.empty_copy()
+    first = cache.lookup("湖人对勇士的比赛")
+    assert first.intent is not None and first.intent.label == "sports.MATCH"
+    assert first.multi_valued == {"name"}
+    assert first.parameter_values == {"name": ["湖人", "勇士"]}
+    assert first.values == {"name": "湖人"}  # one value per slot, as planners take them
+    assert first.stripped.count("<name>") == 2
+    cache.store(first, MATCH_PLAN)
+    again = cache.lookup("马刺对掘金的比赛")  # a pair never seen together
+    assert again.hit is not None and again.hit.partition == "sports.MATCH"
+    assert again.hit.plan.steps[0].inputs == {"teams": ["马刺", "掘金"], "title": "马刺, 掘金 比分"}
+    # single-valued slots still fill with one string
+    cache.store(cache.lookup("合肥到北京的火车票"), TRAIN_PLAN)
+    train = cache.lookup("长沙到上海的火车票")
+    assert train.multi_valued == frozenset()
+    assert train.hit is not None
+    assert train.hit.plan.steps[0].inputs == {"from": "长沙", "to": "上海"}
+
+
+def test_a_concrete_plan_holding_the_list_is_stored_as_a_list_template(
+    team_trained: PlanCache,
+) -> None:
+    cache = team_trained.empty_copy()
+    first = cache.lookup("湖人对勇士的比赛")
+    concrete = MATCH_PLAN.fill({"name": ["湖人", "勇士"]})
+    assert concrete.steps[0].inputs["teams"] == ["湖人", "勇士"]
+    key = cache.store(first, concrete)
+    (entry,) = cache.index.search(first.vector, partition="sports.MATCH", k=1)
+    assert entry.key == key and entry.payload["list_slots"] == ["name"]
+    assert Plan.from_json(entry.payload["plan"]).steps == MATCH_PLAN.steps
+    again = cache.lookup("火箭和热火的比赛")
+    assert again.hit is not None
+    assert again.hit.plan.steps[0].inputs["teams"] == ["火箭", "热火"]
+    # the template was abstracted from a list: one team still fills it with a list
+    one = cache.lookup("湖人的比赛")
+    assert one.parameter_values == {"name": "湖人"}
+    assert one.hit is not None and one.hit.plan.steps[0].inputs["teams"] == ["湖人"]
+
+
+def test_slot_values_first_value_unless_multi_valued() -> None:
+    from langgraph_speculative.cache.parameters import Parameter
+    from langgraph_speculative.cache.plan_cache import _slot_values
+
+    params = [
+        Parameter("name", "name", "勇士", "勇士", 3, 5),
+        Parameter("name", "name", "湖人", "湖人", 0, 2),
+        Parameter("day", "time", "今晚", "今晚", 6, 8),
+    ]
+    assert _slot_values(params, frozenset()) == {"name": "湖人", "day": "今晚"}
+    assert _slot_values(params, frozenset({"name", "day"})) == {
+        "name": ["湖人", "勇士"],  # in text order
+        "day": "今晚",  # one value: a string
+    }
+    forced = _slot_values(params, frozenset(), frozenset({"day"}))
+    assert forced == {"name": "湖人", "day": ["今晚"]}

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from langgraph_speculative.cache.plans import (
+    LIST_SEPARATOR,
     Plan,
     PlanStep,
     iter_references,
@@ -231,6 +232,111 @@ def test_filled_value_cannot_forge_a_reference() -> None:
     template = Plan(parameters=["a"], steps=[step("s1", x="{param{param:a}")])
     with pytest.raises(PlanValidationError, match="names no parameter"):
         template.fill({"a": ":zz}"})
+
+
+# -- list values (multi-valued slots) --------------------------------------------------
+TEAMS = ["湖人", "勇士"]
+
+
+def match_template() -> Plan:
+    return Plan(
+        parameters=["name", "date"],
+        steps=[
+            step("s1", "match_scores", teams="{param:name}", date="{param:date}"),
+            step(
+                "s2",
+                "answer",
+                ["s1"],
+                text="{param:name} 的比分: {step:s1}",
+                extra={"all": ["{param:name}", "x"], "one": "{param:date}"},
+            ),
+        ],
+    )
+
+
+def test_fill_with_a_list_whole_references_become_the_list() -> None:
+    filled = match_template().fill({"name": TEAMS, "date": "今晚"})
+    s1, s2 = filled.steps
+    assert s1.inputs == {"teams": ["湖人", "勇士"], "date": "今晚"}
+    # inside a longer string the values are joined with ", "
+    assert LIST_SEPARATOR == ", "
+    assert s2.inputs["text"] == "湖人, 勇士 的比分: {step:s1}"
+    # a nested string that is exactly the reference becomes the list too
+    assert s2.inputs["extra"] == {"all": [["湖人", "勇士"], "x"], "one": "今晚"}
+    assert json.loads(filled.to_json())["steps"][0]["inputs"]["teams"] == ["湖人", "勇士"]
+    # the filled list is a copy, and a tuple is read as a list
+    values: dict[str, Any] = {"name": TEAMS, "date": "今晚"}
+    filled.steps[0].inputs["teams"].append("x")
+    assert TEAMS == ["湖人", "勇士"]
+    assert match_template().fill({**values, "name": ("湖人", "勇士")}) == match_template().fill(
+        values
+    )
+
+
+def test_filled_inputs_with_a_list() -> None:
+    template = Plan(parameters=["name"], steps=[step("s1", "scores", teams="{param:name}")])
+    assert template.filled_inputs({"name": TEAMS}) == {"s1": {"teams": ["湖人", "勇士"]}}
+    assert template.filled_inputs({"name": ["湖人"]}) == {"s1": {"teams": ["湖人"]}}
+    assert template.filled_inputs({"name": "湖人"}) == {"s1": {"teams": "湖人"}}
+
+
+def test_fill_drop_mode_keeps_list_values() -> None:
+    template = Plan(parameters=["a", "b"], steps=[step("s1", x="{param:a}", y="{param:b}")])
+    filled = template.fill({"b": ["B1", "B2"]}, missing="drop")
+    assert filled.steps[0].inputs == {"y": ["B1", "B2"]}
+
+
+def test_abstract_with_a_list_replaces_the_list_and_its_joined_values() -> None:
+    concrete = Plan(
+        steps=[
+            step("s1", "match_scores", teams=["湖人", "勇士"], date="今晚"),
+            step(
+                "s2",
+                "answer",
+                ["s1"],
+                text="湖人, 勇士 的比分",
+                home="湖人",  # one value of the list alone is not the parameter
+                extra={"all": [["湖人", "勇士"], "x"], "reversed": ["勇士", "湖人"]},
+            ),
+        ]
+    )
+    template = concrete.abstract({"name": TEAMS, "date": "今晚"})
+    s1, s2 = template.steps
+    assert s1.inputs == {"teams": "{param:name}", "date": "{param:date}"}
+    assert s2.inputs["text"] == "{param:name} 的比分"
+    assert s2.inputs["home"] == "湖人"
+    assert s2.inputs["extra"] == {"all": ["{param:name}", "x"], "reversed": ["勇士", "湖人"]}
+    assert template.parameters == ["name", "date"]
+    # filling the template with the same values gives the concrete plan back
+    assert template.fill({"name": TEAMS, "date": "今晚"}).steps == concrete.steps
+
+
+def test_abstract_skips_a_list_holding_an_empty_value() -> None:
+    plan = Plan(steps=[step("s1", a=["湖人", ""], b="湖人, x")])
+    assert plan.abstract({"name": ["湖人", ""]}) == plan
+    assert plan.abstract({"name": ["", ""]}) == plan
+
+
+def test_abstract_then_fill_round_trips_a_list_template() -> None:
+    values: dict[str, Any] = {"name": ["快船", "掘金"], "date": "明天"}
+    filled = match_template().fill(values)
+    assert filled.abstract(values).steps == match_template().steps
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([], "must not be empty"),
+        (["湖人", 3], "string or a list of strings, got int"),
+        (["湖人", "{param:x}"], "contains reference syntax"),
+        ({"a": "b"}, "string or a list of strings, got dict"),
+    ],
+)
+def test_bad_list_values_are_rejected(value: Any, message: str) -> None:
+    with pytest.raises(PlanValidationError, match=message):
+        match_template().fill({"name": value, "date": "今晚"})
+    with pytest.raises(PlanValidationError, match=message):
+        match_template().abstract({"name": value})
 
 
 # -- signature -------------------------------------------------------------------------

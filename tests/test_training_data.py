@@ -8,8 +8,11 @@ import pytest
 
 from langgraph_speculative.cache.training_data import (
     LabelledRequest,
+    SkippedRecord,
     hold_out_domains,
     load_labelled,
+    load_labelled_report,
+    slot_values,
     stratified_split,
 )
 from langgraph_speculative.errors import DataFormatError
@@ -95,6 +98,123 @@ def test_load_labelled_rejects_non_objects_and_bad_json(tmp_path: Path) -> None:
         load_labelled(_write(tmp_path, "c.jsonl", '{"text": "a"}\n{oops}\n'))
     with pytest.raises(FileNotFoundError):
         load_labelled(tmp_path / "missing.json")
+
+
+# -- list-valued (multi-valued) slots --------------------------------------------------
+MATCH = {
+    "text": "今晚湖人对勇士的比赛",
+    "domain": "match",
+    "intent": "QUERY",
+    "slots": {"name": ["湖人", "勇士"], "datetime_date": "今晚"},
+}
+
+
+def test_list_valued_slots_load_as_tuples(tmp_path: Path) -> None:
+    song = {"text": "播放断点", "domain": "music", "intent": "PLAY", "slots": {"song": "断点"}}
+    records = [MATCH, song]
+    array = load_labelled(_write(tmp_path, "a.json", json.dumps(records, ensure_ascii=False)))
+    lines = load_labelled(
+        _write(tmp_path, "a.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in records))
+    )
+    assert array == lines
+    match = array[0]
+    assert match.slots == {"name": ("湖人", "勇士"), "datetime_date": "今晚"}
+    assert isinstance(match.slots["name"], tuple)
+    assert slot_values(match.slots["name"]) == ("湖人", "勇士")
+    assert slot_values(match.slots["datetime_date"]) == ("今晚",)
+    # a list given to the constructor is stored as a tuple: equal and hashable alike
+    built = LabelledRequest(
+        match.text, "match", "QUERY", {"datetime_date": "今晚", "name": ["湖人", "勇士"]}
+    )
+    assert built == match and hash(built) == hash(match) and len({built, match}) == 1
+    swapped = {"datetime_date": "今晚", "name": ["勇士", "湖人"]}  # order counts
+    assert built != LabelledRequest(match.text, "match", "QUERY", swapped)
+
+
+@pytest.mark.parametrize(
+    ("slots", "match"),
+    [
+        ({"name": []}, "non-empty list"),
+        ({"name": ["湖人", ""]}, "non-empty list"),
+        ({"name": ["湖人", 3]}, "non-empty list"),
+        ({"name": ""}, "non-empty string"),
+        ({"name": ["湖人", "火箭"]}, "'火箭' is not a substring"),
+        ({"name": "火箭"}, "'火箭' is not a substring"),
+    ],
+)
+def test_bad_slot_values_name_the_record(
+    tmp_path: Path, slots: dict[str, object], match: str
+) -> None:
+    bad = {"text": "湖人对勇士的比赛", "domain": "match", "intent": "QUERY", "slots": slots}
+    path = _write(tmp_path, "bad.json", json.dumps([MATCH, bad], ensure_ascii=False))
+    with pytest.raises(DataFormatError, match=match) as info:
+        load_labelled(path)
+    assert info.value.record_id == "1" and "'slots'" in str(info.value)
+
+
+def test_substring_check_folds_width_and_case(tmp_path: Path) -> None:
+    record = {"text": "打开ＣＣＴＶ５", "domain": "tv", "intent": "PLAY", "slots": {"ch": "cctv5"}}
+    path = _write(tmp_path, "a.json", json.dumps([record], ensure_ascii=False))
+    assert load_labelled(path)[0].slots == {"ch": "cctv5"}
+
+
+def _mixed_records() -> list[object]:
+    return [
+        MATCH,  # 0: good, a list slot
+        {"domain": "music", "intent": "PLAY"},  # 1: no text
+        {"text": "播放断点", "domain": "music", "intent": "PLAY", "slots": ["断点"]},  # 2
+        {"text": "播放断点", "domain": "music", "intent": "PLAY", "slots": {"song": ""}},  # 3
+        {"text": "播放断点", "domain": "music", "intent": "PLAY", "slots": {"song": "晴天"}},  # 4
+        "just a string",  # 5
+        {"text": "播放断点", "domain": "music", "intent": "PLAY", "slots": {"song": "断点"}},  # 6
+        {"text": "讲个笑话", "domain": "joke"},  # 7: no intent
+    ]
+
+
+def test_load_labelled_report_skips_and_reports_bad_records(tmp_path: Path) -> None:
+    path = _write(tmp_path, "mixed.json", json.dumps(_mixed_records(), ensure_ascii=False))
+    requests, skipped = load_labelled_report(path)
+    assert [r.text for r in requests] == ["今晚湖人对勇士的比赛", "播放断点"]
+    assert requests[0].slots["name"] == ("湖人", "勇士")
+    assert [s.index for s in skipped] == [1, 2, 3, 4, 5, 7]
+    reasons = {s.index: s.reason for s in skipped}
+    assert "'text'" in reasons[1] and "'slots'" in reasons[2] and "'slots'" in reasons[3]
+    assert "not a substring" in reasons[4] and "JSON object" in reasons[5]
+    assert "'intent'" in reasons[7]
+    assert all(s.line is None for s in skipped)
+    assert skipped[0].to_json() == {"id": "1", "reason": reasons[1]}
+    # the same records through the lenient load_labelled, and the strict one
+    assert load_labelled(path, strict=False) == requests
+    with pytest.raises(DataFormatError) as info:
+        load_labelled(path)
+    assert info.value.record_id == "1" and "'text'" in str(info.value)
+    with pytest.raises(DataFormatError):
+        load_labelled_report(path, strict=True)
+
+
+def test_json_lines_bad_lines_are_skipped_with_their_line(tmp_path: Path) -> None:
+    good = json.dumps(MATCH, ensure_ascii=False)
+    text = "\n".join([good, "{oops}", "", '{"text": "x", "domain": "d"}', good]) + "\n"
+    path = _write(tmp_path, "mixed.jsonl", text)
+    requests, skipped = load_labelled_report(path)
+    assert len(requests) == 2
+    assert skipped == [
+        SkippedRecord(1, skipped[0].reason, 2),
+        SkippedRecord(2, skipped[1].reason, 4),
+    ]
+    assert "line 2 is not valid JSON" in skipped[0].reason and "'intent'" in skipped[1].reason
+    assert skipped[0].to_json()["line"] == 2
+    with pytest.raises(DataFormatError, match="line 2") as info:
+        load_labelled(path)
+    assert info.value.record_id == "1"
+
+
+def test_a_file_that_is_not_json_still_raises_when_skipping(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="not valid JSON"):
+        load_labelled_report(_write(tmp_path, "a.json", '[{"text": '))
+    with pytest.raises(DataFormatError, match="nor JSON Lines"):
+        load_labelled_report(_write(tmp_path, "b.txt", "text,domain,intent\n播放断点,music,PLAY\n"))
+    assert load_labelled_report(_write(tmp_path, "c.jsonl", "\n\n")) == ([], [])
 
 
 def _dataset() -> list[LabelledRequest]:

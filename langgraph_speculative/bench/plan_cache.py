@@ -20,7 +20,14 @@ TP: reused and the matched entry has the same class; FP: reused, another class (
 plan served); FN: ``y = 1`` and planned; TN: ``y = 0`` and planned. *Effective reuse*: TPs
 whose filled plan inputs all equal the gold slot values (after
 :func:`~langgraph_speculative.cache.parameters.normalise_value`), over N. A precision with
-no reuse at all is reported as 0.
+no reuse at all is reported as 0. A multi-valued gold slot (a list of values, such as the
+two teams of a match) must be filled with the same list (element by element after
+normalisation, order kept); a list of one value counts as that value, as the cache fills
+a single value as a string.
+
+``bench plan-cache`` skips the malformed records of ``--train`` and ``--stream`` (see
+:func:`~langgraph_speculative.cache.training_data.load_labelled_report`), prints how many
+and lists them under ``skipped`` in its JSON; ``--strict`` fails on the first instead.
 
 Example:
     ```python
@@ -62,8 +69,13 @@ from langgraph_speculative.cache.embedders import NgramEmbeddings
 from langgraph_speculative.cache.intent import IntentClassifier
 from langgraph_speculative.cache.parameters import normalise_value
 from langgraph_speculative.cache.plan_cache import PlanCache
-from langgraph_speculative.cache.plans import Plan, PlanStep
-from langgraph_speculative.cache.training_data import LabelledRequest, load_labelled
+from langgraph_speculative.cache.plans import ParameterValue, Plan, PlanStep
+from langgraph_speculative.cache.training_data import (
+    LabelledRequest,
+    SkippedRecord,
+    SlotValue,
+    load_labelled_report,
+)
 
 __all__ = [
     "SYSTEMS",
@@ -83,7 +95,8 @@ def canonical_plans(requests: Sequence[LabelledRequest]) -> dict[str, Plan]:
     """The canonical plan template of every request class (``domain.intent``).
 
     A class's plan looks its slots up with a class-specific tool, then answers from the
-    result; its parameters are every slot name seen in the class.
+    result; its parameters are every slot name seen in the class. Each slot is one whole
+    ``{param:slot}`` input, so a multi-valued slot is filled with its list of values.
 
     Args:
         requests: Requests of every class the planner must know (training and stream).
@@ -200,13 +213,31 @@ def _make_cache(system: str, models: _Models, threshold: float) -> PlanCache:
     )
 
 
-def _gold_inputs(plan: Plan, slots: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    return _normalised(plan.filled_inputs({p: slots.get(p, "") for p in plan.parameters}))
+def _gold_inputs(plan: Plan, slots: Mapping[str, SlotValue]) -> dict[str, dict[str, Any]]:
+    values: dict[str, ParameterValue] = {}
+    for p in plan.parameters:
+        value = slots.get(p, "")
+        values[p] = value if isinstance(value, str) else list(value)
+    return _normalised(plan.filled_inputs(values))
+
+
+def _normalised_value(value: Any) -> Any:
+    """A filled input for comparison: strings normalised, lists element by element.
+
+    A list of one string reads as that string (the cache fills one value as a string).
+    """
+    if isinstance(value, str):
+        return normalise_value(value)
+    if isinstance(value, list):
+        if len(value) == 1 and isinstance(value[0], str):
+            return normalise_value(value[0])
+        return [_normalised_value(v) for v in value]
+    return value
 
 
 def _normalised(inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
-        step: {k: normalise_value(v) if isinstance(v, str) else v for k, v in values.items()}
+        step: {k: _normalised_value(v) for k, v in values.items()}
         for step, values in inputs.items()
     }
 
@@ -419,17 +450,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="replay the first N requests")
     parser.add_argument("--json", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on the first malformed record of --train or --stream (default: skip "
+        "malformed records and report them)",
+    )
+
+
+def _skipped_json(file: Path, skipped: Sequence[SkippedRecord]) -> list[dict[str, Any]]:
+    return [{**s.to_json(), "kind": "malformed", "file": str(file)} for s in skipped]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``bench plan-cache`` from parsed flags; return the exit code (0)."""
+    """Run ``bench plan-cache`` from parsed flags; return the exit code (0).
+
+    Malformed records of ``--train`` and ``--stream`` are skipped and reported (the
+    count printed, each under ``skipped`` in the JSON: ``{"id", "reason", "kind",
+    "file"}``, ``id`` the 0-based record index, ``kind`` ``"malformed"``, plus ``line``
+    in a JSON Lines file) unless ``args.strict``.
+
+    Raises:
+        DataFormatError: If a file is not JSON, or with ``args.strict`` on the first
+            malformed record.
+    """
     from langgraph_speculative.cache.embedders import local_huggingface_embeddings
     from langgraph_speculative.cache.parameters import load_gazetteers
     from langgraph_speculative.cache.training_data import hold_out_domains, stratified_split
 
-    train = load_labelled(args.train)
+    train, train_skipped = load_labelled_report(args.train, strict=args.strict)
+    skipped = _skipped_json(args.train, train_skipped)
     if args.stream is not None:
-        stream = load_labelled(args.stream)
+        stream, stream_skipped = load_labelled_report(args.stream, strict=args.strict)
+        skipped += _skipped_json(args.stream, stream_skipped)
     else:
         train, stream = stratified_split(train, args.test_fraction, seed=args.split_seed)
     held = [d.strip() for d in args.hold_out_domains.split(",") if d.strip()]
@@ -458,11 +511,22 @@ def run(args: argparse.Namespace) -> int:
         ),
         progress_bar=not args.no_progress,
     )
+    doc["skipped"] = skipped
     print(
         f"bench plan-cache: {doc['requests']} requests replayed x {doc['seeds']} seeds, "
         f"{doc['train_requests']} training requests"
         + (f", unseen domains {', '.join(doc['settings']['unseen_domains'])}" if held else "")
     )
+    files = sorted({s["file"] for s in skipped})
+    print(
+        f"skipped {len(skipped)} malformed record(s)"
+        + (f" of {', '.join(files)}" if files else "")
+        + (" (listed under 'skipped' in the JSON report)" if skipped and args.json else "")
+    )
+    for entry in skipped[:5]:
+        print(f"  {entry['file']} record {entry['id']}: {entry['reason']}")
+    if len(skipped) > 5:
+        print(f"  ... and {len(skipped) - 5} more")
     print(table(doc))
     print(
         f"overhead of the default pipeline per request: p50 {doc['overhead_ms']['p50']:.2f} ms, "

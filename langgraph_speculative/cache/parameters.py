@@ -76,7 +76,12 @@ from typing import Any, Self
 import numpy as np
 
 from langgraph_speculative.cache._model_files import read_model_dir, write_model_dir
-from langgraph_speculative.cache.training_data import LabelledRequest, check_request
+from langgraph_speculative.cache.training_data import (
+    LabelledRequest,
+    SlotValue,
+    check_request,
+    slot_values,
+)
 from langgraph_speculative.errors import (
     CacheCorruptError,
     DataFormatError,
@@ -762,6 +767,7 @@ class ParameterExtractor:
         self._value_matcher = _Matcher({})
         self._slot_kinds: dict[str, str] = {}
         self._label_slots: dict[str, list[str]] = {}
+        self._multi_slots: dict[str, list[str]] = {}  # label -> slots seen with a list
         self._latin_share = 0.0
         self._tags: list[str] = ["O"]
         self._features: dict[str, int] = {}
@@ -804,6 +810,25 @@ class ParameterExtractor:
     def labels(self) -> tuple[str, ...]:
         """The intent labels seen in training, sorted."""
         return tuple(sorted(self._label_slots))
+
+    def multi_valued(self, slot: str, label: str | None = None) -> bool:
+        """Whether a slot takes several values (it was given a list in training).
+
+        A slot is multi-valued for an intent when a training request of that intent gave
+        it a list of values (``{"name": ["湖人", "勇士"]}``); the plan cache then fills a
+        plan with all of a request's values of the slot, not only the first.
+
+        Args:
+            slot: A slot name.
+            label: The intent label (``"domain.INTENT"``). ``None``, or a label never
+                seen in training: whether the slot is multi-valued for any intent.
+
+        Returns:
+            ``True`` if the slot was seen with a list of values (for ``label``).
+        """
+        if label is not None and label in self._label_slots:
+            return slot in self._multi_slots.get(label, ())
+        return any(slot in slots for slots in self._multi_slots.values())
 
     def slot_kind(self, slot: str) -> str:
         """The kind of a slot (learned for trained slots; by name for generic ones).
@@ -1021,11 +1046,20 @@ class ParameterExtractor:
 
     # -- training ---------------------------------------------------------------------
     @staticmethod
-    def _gold_spans(text: str, slots: Mapping[str, str]) -> list[tuple[int, int, str]]:
+    def _gold_spans(
+        text: str, slots: Mapping[str, SlotValue | Sequence[str]]
+    ) -> list[tuple[int, int, str]]:
+        """The gold ``(start, end, slot)`` spans of a request, in text order.
+
+        Every value is located (each value of a multi-valued slot is a span of its own),
+        longer values first, each at its first occurrence not overlapping a span already
+        placed; a value that is not in the text is left out.
+        """
         folded = _fold(text)
         taken = [False] * len(text)
         spans: list[tuple[int, int, str]] = []
-        for slot, value in sorted(slots.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        pairs = [(slot, v) for slot, value in slots.items() for v in slot_values(value)]
+        for slot, value in sorted(pairs, key=lambda kv: (-len(kv[1]), kv[0])):
             needle = _fold(value)
             start = folded.find(needle)
             while start >= 0 and any(taken[start : start + len(needle)]):
@@ -1043,6 +1077,9 @@ class ParameterExtractor:
         A slot value that is not a substring of its request is skipped (it cannot be
         located), and so are requests longer than ``max_chars``. With no examples at
         all, only the detectors work (fallback slots, plus jieba's places and names).
+        A multi-valued slot (a list of values, ``{"name": ["湖人", "勇士"]}``) gives one
+        gold span per value, so the tagger learns to find several spans of one slot;
+        the slots seen with a list are remembered per intent (:meth:`multi_valued`).
 
         Args:
             examples: Labelled requests; their ``slots`` are the gold parameters.
@@ -1083,6 +1120,12 @@ class ParameterExtractor:
                     known.append(slot)
         for label in self._label_slots:
             self._label_slots[label].sort()
+        multi: dict[str, set[str]] = defaultdict(set)
+        for ex in data:
+            for slot, value in ex.slots.items():
+                if not isinstance(value, str):
+                    multi[ex.label].add(slot)
+        self._multi_slots = {label: sorted(slots) for label, slots in multi.items()}
 
         # Jackknifed value marks: each request sees only values learned from other folds.
         folds = 5 if len(data) >= 10 else 1
@@ -1203,7 +1246,9 @@ class ParameterExtractor:
                 to those seen with it. ``None`` (or a label never seen): any slot.
 
         Returns:
-            Non-overlapping parameters, in text order.
+            Non-overlapping parameters, in text order. Several may share a slot: each
+            value of a multi-valued slot (both teams of "湖人对勇士的比赛") is a
+            parameter of its own.
 
         Raises:
             NotFittedError: Before :meth:`fit` or :meth:`load`.
@@ -1338,6 +1383,9 @@ class ParameterExtractor:
     def strip(self, text: str, params: Sequence[Parameter]) -> str:
         """Replace each parameter of ``text`` by its placeholder ``<slot>``.
 
+        Parameters that share a slot (the values of a multi-valued slot) each get the
+        same placeholder: "湖人对勇士的比赛" reads "<name>对<name>的比赛".
+
         Args:
             text: The request the parameters were extracted from.
             params: Its parameters (any order; they must not overlap).
@@ -1410,6 +1458,7 @@ class ParameterExtractor:
             "value_slots": self._value_slots,
             "slot_kinds": self._slot_kinds,
             "label_slots": self._label_slots,
+            "multi_slots": self._multi_slots,
             "tags": self._tags,
             "features": names,
         }
@@ -1466,6 +1515,9 @@ class ParameterExtractor:
             extractor._slot_kinds = {str(k): str(v) for k, v in meta["slot_kinds"].items()}
             extractor._label_slots = {
                 str(k): [str(s) for s in v] for k, v in meta["label_slots"].items()
+            }
+            extractor._multi_slots = {  # absent from files saved before multi-valued slots
+                str(k): [str(s) for s in v] for k, v in meta.get("multi_slots", {}).items()
             }
             extractor._tags = [str(t) for t in meta["tags"]]
             extractor._latin_share = float(meta["latin_share"])

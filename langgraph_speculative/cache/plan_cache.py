@@ -20,6 +20,13 @@ of planned requests.
 A hit is never served when it cannot be filled: a template that needs a parameter the new
 request does not have is a miss (``miss_reason`` says which), not a wrong plan.
 
+A multi-valued slot (given a list in training, such as the two teams of a match: see
+:meth:`ParameterExtractor.multi_valued`) fills a plan with all of the request's values
+of that slot, in text order, as a list (:meth:`Plan.fill` puts the list in an input that
+is exactly its reference, and joins the values with ``", "`` inside a longer string);
+so does a slot whose cached template was abstracted from a list. Any other slot found
+more than once fills with its first value.
+
 Example:
     ```python
     from langgraph_speculative.cache import PlanCache, Plan, PlanStep
@@ -74,7 +81,7 @@ from langgraph_speculative.cache.embedders import NgramEmbeddings
 from langgraph_speculative.cache.intent import IntentClassifier, IntentPrediction, LearnedIntents
 from langgraph_speculative.cache.intent_induction import IntentInducer
 from langgraph_speculative.cache.parameters import Parameter, ParameterExtractor
-from langgraph_speculative.cache.plans import Plan
+from langgraph_speculative.cache.plans import ParameterValue, Plan
 from langgraph_speculative.cache.training_data import LabelledRequest, check_request
 from langgraph_speculative.cache.vector_index import VectorHit, VectorIndex, open_vector_index
 from langgraph_speculative.errors import (
@@ -133,6 +140,9 @@ class CacheLookup:
         miss_reason: Why there is no hit (``None`` on a hit).
         timings_ms: Milliseconds spent per stage (classify, extract, embed, search, fill).
         vector: The embedding of ``stripped`` (reused by :meth:`PlanCache.store`).
+        multi_valued: The slots of ``parameters`` that are multi-valued for the request's
+            intent (:meth:`ParameterExtractor.multi_valued`): they fill a plan with a
+            list when the request has several values of them.
     """
 
     request: str
@@ -145,14 +155,28 @@ class CacheLookup:
     miss_reason: str | None
     timings_ms: Mapping[str, float]
     vector: np.ndarray = field(repr=False, compare=False)
+    multi_valued: frozenset[str] = frozenset()
 
     @property
     def values(self) -> dict[str, str]:
-        """The parameters as ``{slot: value}`` (the first value of a repeated slot)."""
+        """The parameters as ``{slot: value}`` (the first value of a repeated slot).
+
+        One string per slot, as planners take them; :attr:`parameter_values` holds the
+        lists of multi-valued slots.
+        """
         values: dict[str, str] = {}
         for p in self.parameters:
             values.setdefault(p.slot, p.value)
         return values
+
+    @property
+    def parameter_values(self) -> dict[str, ParameterValue]:
+        """The parameters as plans are filled with them: ``{slot: value or [values]}``.
+
+        A slot of :attr:`multi_valued` found more than once gives the list of its values
+        in text order (``{"name": ["湖人", "勇士"]}``); any other slot its first value.
+        """
+        return _slot_values(self.parameters, self.multi_valued)
 
     @property
     def overhead_ms(self) -> float:
@@ -379,7 +403,7 @@ class PlanCache:
             EmbeddingDimensionError: If the embedder's vectors do not fit the index.
         """
         timings: dict[str, float] = {}
-        intent, parameters, stripped, partition = self._analyse(request, timings)
+        intent, parameters, stripped, partition, multi = self._analyse(request, timings)
         t0 = time.perf_counter()
         vector = self._embed(self.embeddings.embed_query(stripped))
         timings["embed"] = _ms_since(t0)
@@ -388,7 +412,9 @@ class PlanCache:
             t0 = time.perf_counter()
             hits = self.index.search(vector, partition=partition, k=self._k(partition, intent))
             timings["search"] = _ms_since(t0)
-        return self._decide(request, intent, parameters, stripped, partition, vector, hits, timings)
+        return self._decide(
+            request, intent, parameters, stripped, partition, vector, hits, timings, multi
+        )
 
     async def alookup(self, request: str) -> CacheLookup:
         """Async :meth:`lookup` (embedding and search may leave the event loop)."""
@@ -398,7 +424,7 @@ class PlanCache:
             analysed = await asyncio.to_thread(self._analyse, request, timings)
         else:
             analysed = self._analyse(request, timings)
-        intent, parameters, stripped, partition = analysed
+        intent, parameters, stripped, partition, multi = analysed
         t0 = time.perf_counter()
         vector = self._embed(await self.embeddings.aembed_query(stripped))
         timings["embed"] = _ms_since(t0)
@@ -409,14 +435,18 @@ class PlanCache:
                 vector, partition=partition, k=self._k(partition, intent)
             )
             timings["search"] = _ms_since(t0)
-        return self._decide(request, intent, parameters, stripped, partition, vector, hits, timings)
+        return self._decide(
+            request, intent, parameters, stripped, partition, vector, hits, timings, multi
+        )
 
     # -- storing ------------------------------------------------------------------------
     def store(self, lookup: CacheLookup, plan: Plan) -> str:
         """Keep ``plan`` (the planner's answer to a missed request) for later reuse.
 
         The plan is turned into a template first: the request's parameter values in its
-        inputs become ``{param:slot}`` references.
+        inputs become ``{param:slot}`` references (:attr:`CacheLookup.parameter_values`:
+        an input equal to a multi-valued slot's list of values becomes its reference, and
+        the template then fills that slot with a list even from one value).
 
         Args:
             lookup: The (missed) lookup of the request the plan answers.
@@ -621,7 +651,7 @@ class PlanCache:
     # -- internals ----------------------------------------------------------------------
     def _analyse(
         self, request: str, timings: dict[str, float]
-    ) -> tuple[IntentPrediction | None, tuple[Parameter, ...], str, str]:
+    ) -> tuple[IntentPrediction | None, tuple[Parameter, ...], str, str, frozenset[str]]:
         check_request(request, self.max_request_chars, limit_name="max_request_chars")
         intent: IntentPrediction | None = None
         partition = ALL_PARTITION
@@ -656,14 +686,17 @@ class PlanCache:
                 partition = ""  # unknown intent, no induction: nothing to search
         parameters: tuple[Parameter, ...] = ()
         stripped = request
+        multi: frozenset[str] = frozenset()
         t0 = time.perf_counter()
         if self.extractor is not None:
             params, stripped_text = self.extractor.extract_and_strip(request, label)
             parameters = tuple(params)
             if self.strip_parameters:
                 stripped = stripped_text
+            extractor = self.extractor
+            multi = frozenset(p.slot for p in parameters if extractor.multi_valued(p.slot, label))
         timings["extract"] = _ms_since(t0)
-        return intent, parameters, stripped, partition
+        return intent, parameters, stripped, partition, multi
 
     def _embed(self, vector: Sequence[float]) -> np.ndarray:
         array = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -730,6 +763,7 @@ class PlanCache:
         vector: np.ndarray,
         hits: Sequence[VectorHit],
         timings: dict[str, float],
+        multi: frozenset[str],
     ) -> CacheLookup:
         threshold = self.threshold_for(partition) if partition else 1.0
         if self._vouched(intent, partition) and self.confident_threshold is not None:
@@ -738,7 +772,7 @@ class PlanCache:
         def miss(reason: str) -> CacheLookup:
             return CacheLookup(
                 request, intent, parameters, stripped, partition, threshold, None, reason,
-                timings, vector,
+                timings, vector, multi,
             )  # fmt: skip
 
         if not partition:
@@ -749,7 +783,7 @@ class PlanCache:
             if chosen is not None:
                 return self._fill(
                     request, intent, parameters, stripped, partition,
-                    self.inducer.learned_threshold, chosen, vector, timings,
+                    self.inducer.learned_threshold, chosen, vector, timings, multi,
                 )  # fmt: skip
             # No entry of the learned intent is close: match as a request of unknown intent.
             intent = IntentPrediction(None, intent.confidence, intent.top[1:])
@@ -776,8 +810,9 @@ class PlanCache:
         if best.score < threshold:
             return miss(f"nearest entry is {best.score:.3f} similar, below {threshold:.3f}")
         return self._fill(
-            request, intent, parameters, stripped, partition, threshold, best, vector, timings
-        )
+            request, intent, parameters, stripped, partition, threshold, best, vector, timings,
+            multi,
+        )  # fmt: skip
 
     def _fill(
         self,
@@ -790,12 +825,18 @@ class PlanCache:
         best: VectorHit,
         vector: np.ndarray,
         timings: dict[str, float],
+        multi: frozenset[str],
     ) -> CacheLookup:
-        """Fill the chosen entry's plan with the request's parameters (a miss if it cannot)."""
+        """Fill the chosen entry's plan with the request's parameters (a miss if it cannot).
+
+        A slot of ``multi`` with several values fills with their list; a slot the
+        template was abstracted from a list (the entry's ``list_slots``) always does.
+        """
         t0 = time.perf_counter()
-        values = {p.slot: p.value for p in reversed(parameters)}
         try:
             template = Plan.from_json(best.payload["plan"])
+            list_slots = frozenset(str(s) for s in best.payload.get("list_slots", ()))
+            values = _slot_values(parameters, multi, list_slots)
             if self.fill_missing is not None:
                 values = {**dict.fromkeys(template.parameters, self.fill_missing), **values}
             plan = template.fill(values)
@@ -804,7 +845,7 @@ class PlanCache:
             return CacheLookup(
                 request, intent, parameters, stripped, partition, threshold, None,
                 f"the cached plan needs {', '.join(exc.missing)}, not in the request",
-                timings, vector,
+                timings, vector, multi,
             )  # fmt: skip
         except (KeyError, TypeError, PlanValidationError) as exc:
             raise CacheCorruptError(f"cache entry {best.key!r} holds no valid plan: {exc}") from exc
@@ -812,7 +853,7 @@ class PlanCache:
         hit = CacheHit(best.key, best.partition, best.score, template, plan, dict(best.payload))
         return CacheLookup(
             request, intent, parameters, stripped, partition, threshold, hit, None, timings,
-            vector,
+            vector, multi,
         )  # fmt: skip
 
     def _store_partition(self, lookup: CacheLookup, shape: str | None) -> str:
@@ -836,7 +877,8 @@ class PlanCache:
     def _entry(
         self, lookup: CacheLookup, plan: Plan
     ) -> tuple[str, str, np.ndarray, dict[str, Any]]:
-        template = plan.abstract(lookup.values)
+        values = lookup.parameter_values
+        template = plan.abstract(values)
         shape = self.inducer.label(template) if self.inducer is not None else None
         partition = self._store_partition(lookup, shape)
         payload: dict[str, Any] = {
@@ -858,6 +900,13 @@ class PlanCache:
                 payload["top"] = top
         if shape is not None and "induced" not in payload:
             payload["shape"] = shape
+        lists = [slot for slot, value in values.items() if isinstance(value, list)]
+        if lists:
+            # the slots the template now references where the plan held their list
+            before, after = _param_names(plan), _param_names(template)
+            from_list = sorted(slot for slot in lists if slot in after and slot not in before)
+            if from_list:
+                payload["list_slots"] = from_list
         if self._doubted(lookup.intent, partition):
             payload["by_plan"] = True  # filed because the plan's shape confirmed the intent
         return uuid.uuid4().hex, partition, lookup.vector, payload
@@ -886,6 +935,33 @@ class PlanCache:
 
 
 _UNVOUCHED_K = 8  # entries searched for a request the classifier does not vouch for
+
+
+def _slot_values(
+    parameters: Sequence[Parameter],
+    multi: frozenset[str],
+    list_slots: frozenset[str] = frozenset(),
+) -> dict[str, ParameterValue]:
+    """``{slot: value}`` of parameters in text order; lists for multi-valued slots.
+
+    A slot of ``multi`` with several values gives their list; a slot of ``list_slots``
+    gives a list always (of one value too); any other slot its first value.
+    """
+    gathered: dict[str, list[str]] = {}
+    for p in sorted(parameters, key=lambda q: q.start):
+        gathered.setdefault(p.slot, []).append(p.value)
+    values: dict[str, ParameterValue] = {}
+    for slot, found in gathered.items():
+        if slot in list_slots or (slot in multi and len(found) > 1):
+            values[slot] = found
+        else:
+            values[slot] = found[0]
+    return values
+
+
+def _param_names(plan: Plan) -> set[str]:
+    """The parameters a plan's steps reference."""
+    return {r.name for s in plan.steps for r in s.references() if r.kind == "param"}
 
 
 def _check_threshold(name: str, value: float) -> float:

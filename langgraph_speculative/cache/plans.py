@@ -13,6 +13,12 @@ reused for a new request with :meth:`Plan.fill` (the new values go in). Every pl
 validated on construction; a bad one raises
 :class:`~langgraph_speculative.errors.PlanValidationError` naming the step and field.
 
+A parameter's value is a string, or a list of strings for a multi-valued slot (the two
+teams of a match). A list fills an input that is exactly one ``{param:NAME}`` reference
+as the list itself (a JSON array); inside a longer string its values are joined with
+``", "`` (:data:`LIST_SEPARATOR`). :meth:`Plan.abstract` inverts both: an input equal
+to the list, and the joined values inside a string, become the reference.
+
 Example:
     ```python
     from langgraph_speculative.cache.plans import Plan, PlanStep
@@ -34,6 +40,15 @@ Example:
     assert reused.steps[0].inputs == {"from": "长沙", "to": "上海", "date": "明天"}
     assert reused.signature() == concrete.signature()  # same shape, other values
     assert Plan.from_json(template.to_json()) == template
+
+    match = Plan(parameters=["name"], steps=[
+        PlanStep(id="s1", description="find the match", tool="match_scores",
+                 inputs={"teams": "{param:name}", "title": "{param:name} 比分"},
+                 output="scores"),
+    ])
+    filled = match.fill({"name": ["湖人", "勇士"]})
+    assert filled.steps[0].inputs == {"teams": ["湖人", "勇士"], "title": "湖人, 勇士 比分"}
+    assert filled.abstract({"name": ["湖人", "勇士"]}).steps == match.steps
     ```
 """
 
@@ -60,7 +75,9 @@ from pydantic import (
 from langgraph_speculative.errors import MissingParameterError, PlanValidationError
 
 __all__ = [
+    "LIST_SEPARATOR",
     "MissingMode",
+    "ParameterValue",
     "Plan",
     "PlanStep",
     "Reference",
@@ -70,6 +87,12 @@ __all__ = [
     "split_template",
     "step_reference",
 ]
+
+ParameterValue = str | list[str]
+"""A parameter's value: one string, or a list of strings (a multi-valued slot)."""
+
+LIST_SEPARATOR = ", "
+"""Joins the values of a list parameter referenced inside a longer string."""
 
 MissingMode = Literal["error", "drop"]
 """What :meth:`Plan.fill` does with a referenced parameter that has no value: ``"error"``
@@ -482,7 +505,7 @@ class Plan(_Model):
         return f"{tools}#{_digest('|'.join(nodes))}"
 
     # -- templates ---------------------------------------------------------------------
-    def abstract(self, values: Mapping[str, str]) -> Plan:
+    def abstract(self, values: Mapping[str, ParameterValue]) -> Plan:
         """Turn a concrete plan into a template: parameter values become references.
 
         Every literal occurrence of a value in a string input (nested ones too) is
@@ -490,6 +513,13 @@ class Plan(_Model):
         references are left as they are. Empty values are skipped; when two parameters
         share a value, the first one in ``values`` is used. ``parameters`` keeps the
         plan's own names and gains the ones now referenced.
+
+        A list value (a multi-valued slot) replaces an input, or a nested JSON value,
+        equal to the list by the whole reference, and its values joined with
+        :data:`LIST_SEPARATOR` inside a string (what :meth:`fill` writes there); its
+        single values are not replaced on their own, and a list holding an empty value
+        is skipped. (A string input that is exactly the joined values becomes the whole
+        reference too, so it is filled with the list itself.)
 
         Args:
             values: The request's parameter values by slot name.
@@ -499,13 +529,22 @@ class Plan(_Model):
 
         Raises:
             PlanValidationError: If a name is not a valid parameter name, or a value is not
-                a string or itself contains reference syntax.
+                a string or a list of strings, or itself contains reference syntax.
         """
         clean = _check_values(values)
         chosen: dict[str, str] = {}  # value -> slot (first slot wins on equal values)
+        lists: list[tuple[list[str], str]] = []  # (list value, slot), first slot first
         for slot, value in clean.items():
-            if value:
-                chosen.setdefault(value, slot)
+            if isinstance(value, list):
+                if not all(value):
+                    continue  # a list holding an empty value is skipped as a whole
+                if all(value != known for known, _ in lists):
+                    lists.append((value, slot))
+                text = LIST_SEPARATOR.join(value)
+            else:
+                text = value
+            if text:
+                chosen.setdefault(text, slot)
         if not chosen:
             return self
         pattern = re.compile(
@@ -521,8 +560,21 @@ class Plan(_Model):
                     out.append(pattern.sub(lambda m: parameter_reference(chosen[m.group(0)]), part))
             return "".join(out)
 
+        def replace_value(value: Any) -> Any:
+            for known, slot in lists:
+                if value == known:
+                    return parameter_reference(slot)
+            if isinstance(value, str):
+                return replace(value)
+            if isinstance(value, list):
+                return [replace_value(v) for v in value]
+            if isinstance(value, dict):
+                return {k: replace_value(v) for k, v in value.items()}
+            return value
+
         steps = [
-            s.model_copy(update={"inputs": _map_strings(s.inputs, replace)}) for s in self.steps
+            s.model_copy(update={"inputs": {k: replace_value(v) for k, v in s.inputs.items()}})
+            for s in self.steps
         ]
         used = {r.name for s in steps for r in s.references() if r.kind == "param"}
         names = list(self.parameters) + [n for n in clean if n in used and n not in self.parameters]
@@ -533,11 +585,17 @@ class Plan(_Model):
             source_request=self.source_request,
         )
 
-    def fill(self, values: Mapping[str, str], *, missing: MissingMode = "error") -> Plan:
+    def fill(self, values: Mapping[str, ParameterValue], *, missing: MissingMode = "error") -> Plan:
         """Substitute parameter values for the ``{param:…}`` references.
 
         Values of parameters the plan does not reference are ignored. The result takes no
         parameters and holds no ``{param:…}`` reference.
+
+        A list value (a multi-valued slot) replaces a string that is exactly its
+        reference (an input, or a string nested in one) by the list itself, a JSON
+        array; a reference inside a longer string gets the values joined with
+        :data:`LIST_SEPARATOR` (``", "``): ``"{param:name} 比分"`` with ``["湖人", "勇士"]``
+        reads ``"湖人, 勇士 比分"``.
 
         Args:
             values: Parameter values by slot name.
@@ -549,20 +607,27 @@ class Plan(_Model):
         Raises:
             MissingParameterError: If referenced parameters have no value; ``missing``
                 lists every one of them.
-            PlanValidationError: If a value is not a string or contains reference syntax.
+            PlanValidationError: If a value is not a string or a list of strings, or
+                contains reference syntax.
         """
         clean = _check_values(values)
         absent: dict[str, None] = {}
 
-        def substitute(text: str) -> str:
+        def substitute(text: str) -> Any:
+            parts = _split(text)
+            if len(parts) == 1 and isinstance(parts[0], Reference):
+                whole = parts[0]
+                if whole.kind == "param" and isinstance(clean.get(whole.name), list):
+                    return list(clean[whole.name])
             out: list[str] = []
-            for part in _split(text):
+            for part in parts:
                 if isinstance(part, str):
                     out.append(part)
                 elif part.kind == "step":
                     out.append(part.text)
                 elif part.name in clean:
-                    out.append(clean[part.name])
+                    value = clean[part.name]
+                    out.append(value if isinstance(value, str) else LIST_SEPARATOR.join(value))
                 else:
                     absent.setdefault(part.name)
                     out.append(part.text)
@@ -588,7 +653,7 @@ class Plan(_Model):
         return Plan(steps=steps, parameters=[], intent=self.intent, source_request=None)
 
     def filled_inputs(
-        self, values: Mapping[str, str], *, missing: MissingMode = "error"
+        self, values: Mapping[str, ParameterValue], *, missing: MissingMode = "error"
     ) -> dict[str, dict[str, Any]]:
         """Return each step's inputs after :meth:`fill` (step id -> inputs).
 
@@ -622,24 +687,34 @@ def _whole_reference(text: str) -> Reference | None:
     return None
 
 
-def _check_values(values: Mapping[str, str]) -> dict[str, str]:
+def _check_values(values: Mapping[str, ParameterValue]) -> dict[str, ParameterValue]:
+    """Check parameter values: strings, or non-empty lists (or tuples) of strings.
+
+    Returns:
+        A copy (lists copied, tuples made lists).
+    """
     if not isinstance(values, Mapping):
         raise PlanValidationError(
             f"parameter values must be a mapping of name to text, got {type(values).__name__}"
         )
-    clean: dict[str, str] = {}
+    clean: dict[str, ParameterValue] = {}
     for name, value in values.items():
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
             raise PlanValidationError(f"parameter name {name!r} is invalid")
-        if not isinstance(value, str):
-            raise PlanValidationError(
-                f"parameter {name!r}: the value must be a string, got {type(value).__name__}"
-            )
-        if _OPEN.search(value):
-            raise PlanValidationError(
-                f"parameter {name!r}: the value {value!r} contains reference syntax"
-            )
-        clean[name] = value
+        items: list[object] = list(value) if isinstance(value, list | tuple) else [value]
+        if not items:
+            raise PlanValidationError(f"parameter {name!r}: a list value must not be empty")
+        for item in items:
+            if not isinstance(item, str):
+                raise PlanValidationError(
+                    f"parameter {name!r}: the value must be a string or a list of strings, "
+                    f"got {type(item).__name__}"
+                )
+            if _OPEN.search(item):
+                raise PlanValidationError(
+                    f"parameter {name!r}: the value {item!r} contains reference syntax"
+                )
+        clean[name] = value if isinstance(value, str) else [str(v) for v in items]
     return clean
 
 

@@ -2,10 +2,12 @@
 
 A :class:`LabelledRequest` is one user request with its intent (``domain`` and
 ``intent``, together the class ``label``) and its slots (``{slot: value}``, each value a
-substring of the text). :func:`load_labelled` reads them from a JSON array (the SMP2019
-ECDT task-1 format, ``[{"text", "domain", "intent", "slots"}, ...]``) or JSON Lines.
-:func:`stratified_split` and :func:`hold_out_domains` make the train/test splits the
-benchmarks use.
+substring of the text, or a list of such substrings for a multi-valued slot: the two
+teams of a match, ``{"name": ["湖人", "勇士"]}``). :func:`load_labelled` reads them from a
+JSON array (the SMP2019 ECDT task-1 format, ``[{"text", "domain", "intent", "slots"},
+...]``) or JSON Lines; :func:`load_labelled_report` reads them too but skips malformed
+records and reports them (:class:`SkippedRecord`). :func:`stratified_split` and
+:func:`hold_out_domains` make the train/test splits the benchmarks use.
 
 Example:
     ```python
@@ -13,21 +15,27 @@ Example:
     import tempfile
     from pathlib import Path
 
-    from langgraph_speculative.cache.training_data import load_labelled, stratified_split
+    from langgraph_speculative.cache.training_data import (
+        load_labelled, load_labelled_report, stratified_split)
 
     records = [
         {"text": f"{a}到{b}的火车", "domain": "train", "intent": "QUERY",
          "slots": {"startLoc_city": a, "endLoc_city": b}}
         for a, b in [("合肥", "北京"), ("长沙", "上海"), ("广州", "深圳"), ("南京", "杭州")]
     ] + [{"text": "红烧肉怎么做", "domain": "cookbook", "intent": "QUERY",
-          "slots": {"dishName": "红烧肉"}}]
+          "slots": {"dishName": "红烧肉"}},
+         {"text": "湖人对勇士的比赛", "domain": "match", "intent": "QUERY",
+          "slots": {"name": ["湖人", "勇士"]}},
+         {"text": "没有意图的记录", "domain": "match"}]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "requests.json"
         path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-        examples = load_labelled(path)
+        examples, skipped = load_labelled_report(path)
     assert examples[0].label == "train.QUERY"
     assert examples[0].slots == {"startLoc_city": "合肥", "endLoc_city": "北京"}
-    train, test = stratified_split(examples, test_fraction=0.5, seed=0)
+    assert examples[5].slots == {"name": ("湖人", "勇士")}  # a list is kept as a tuple
+    assert [(s.index, "'intent'" in s.reason) for s in skipped] == [(6, True)]
+    train, test = stratified_split(examples[:5], test_fraction=0.5, seed=0)
     assert len(train) + len(test) == 5 and {e.label for e in test} == {"train.QUERY"}
     ```
 """
@@ -35,7 +43,9 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import random
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,11 +57,34 @@ from langgraph_speculative.errors import DataFormatError, RequestError
 
 __all__ = [
     "LabelledRequest",
+    "SkippedRecord",
+    "SlotValue",
     "check_request",
     "hold_out_domains",
     "load_labelled",
+    "load_labelled_report",
+    "slot_values",
     "stratified_split",
 ]
+
+_log = logging.getLogger(__name__)
+
+SlotValue = str | tuple[str, ...]
+"""A slot's value: one string, or (a multi-valued slot) a tuple of strings in text order."""
+
+
+def slot_values(value: str | Sequence[str]) -> tuple[str, ...]:
+    """The values of a slot, as a tuple: ``("合肥",)`` or ``("湖人", "勇士")``.
+
+    Args:
+        value: A slot's value, one string or a sequence of strings.
+
+    Returns:
+        The string alone in a 1-tuple, or the sequence's strings in order.
+    """
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -63,7 +96,9 @@ class LabelledRequest:
         domain: Its domain (``"train"``, ``"cookbook"``, ...).
         intent: Its intent within the domain (``"QUERY"``, ``"PLAY"``, ...).
         slots: ``{slot name: value}``; a value is normally a substring of ``text``
-            (the parameter extractor learns only from those that are). Read-only.
+            (the parameter extractor learns only from those that are). A multi-valued
+            slot (a match between two teams: ``{"name": ["湖人", "勇士"]}``) holds a
+            list of values, stored as a tuple so the request stays hashable. Read-only.
 
     Example:
         ```python
@@ -73,16 +108,22 @@ class LabelledRequest:
                               {"startLoc_city": "长沙", "endLoc_city": "上海"})
         assert req.label == "train.QUERY"
         assert hash(req) == hash(LabelledRequest(req.text, "train", "QUERY", dict(req.slots)))
+        match = LabelledRequest("湖人对勇士的比赛", "match", "QUERY", {"name": ["湖人", "勇士"]})
+        assert match.slots["name"] == ("湖人", "勇士")
+        assert match == LabelledRequest(match.text, "match", "QUERY", {"name": ("湖人", "勇士")})
         ```
     """
 
     text: str
     domain: str
     intent: str
-    slots: Mapping[str, str] = field(default_factory=dict)
+    slots: Mapping[str, SlotValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))
+        slots = {
+            k: tuple(v) if isinstance(v, list | tuple) else v for k, v in dict(self.slots).items()
+        }
+        object.__setattr__(self, "slots", MappingProxyType(slots))
 
     @property
     def label(self) -> str:
@@ -103,77 +144,176 @@ class LabelledRequest:
         )
 
 
-def _record(index: int, raw: Any) -> LabelledRequest:
-    rid = str(index)
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A malformed record that :func:`load_labelled_report` left out.
+
+    Attributes:
+        index: Its 0-based record index (in a JSON Lines file: among the non-blank
+            lines), the ``record_id`` a strict load would have raised with.
+        reason: What is wrong with it (names the field).
+        line: Its 1-based line number in a JSON Lines file; ``None`` in a JSON array.
+    """
+
+    index: int
+    reason: str
+    line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The report entry: ``{"id": str(index), "reason": reason}`` (and ``line``)."""
+        out: dict[str, Any] = {"id": str(self.index), "reason": self.reason}
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+class _BadRecord(Exception):
+    """A record is malformed (the message says why)."""
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _record(raw: Any) -> LabelledRequest:
     if not isinstance(raw, Mapping):
-        raise DataFormatError(f"expected a JSON object, got {type(raw).__name__}", record_id=rid)
+        raise _BadRecord(f"expected a JSON object, got {type(raw).__name__}")
     fields: dict[str, str] = {}
     for name in ("text", "domain", "intent"):
         value = raw.get(name)
         if not isinstance(value, str) or not value.strip():
-            raise DataFormatError(
-                f"field {name!r} must be a non-empty string, got {value!r}", record_id=rid
-            )
+            raise _BadRecord(f"field {name!r} must be a non-empty string, got {value!r}")
         fields[name] = value
     slots = raw.get("slots", {})
     if slots is None:
         slots = {}
     if not isinstance(slots, Mapping):
-        raise DataFormatError(
-            f"field 'slots' must be an object of strings, got {type(slots).__name__}",
-            record_id=rid,
+        raise _BadRecord(
+            "field 'slots' must be an object of strings (or lists of strings), got "
+            f"{type(slots).__name__}"
         )
+    text = _folded(fields["text"])
+    clean: dict[str, SlotValue] = {}
     for key, value in slots.items():
-        if not isinstance(key, str) or not key or not isinstance(value, str) or not value:
-            raise DataFormatError(
+        values = value if isinstance(value, list) else [value]
+        if (
+            not isinstance(key, str)
+            or not key
+            or not values
+            or not all(isinstance(v, str) and v for v in values)
+        ):
+            raise _BadRecord(
                 f"field 'slots' entry {key!r}: {value!r} must map a non-empty name to a "
-                "non-empty string",
-                record_id=rid,
+                "non-empty string or a non-empty list of non-empty strings"
             )
-    return LabelledRequest(fields["text"], fields["domain"], fields["intent"], dict(slots))
+        missing = [v for v in values if _folded(v) not in text]
+        if missing:
+            raise _BadRecord(
+                f"field 'slots' entry {key!r}: value {missing[0]!r} is not a substring of "
+                f"the text {fields['text']!r}"
+            )
+        clean[key] = tuple(values) if isinstance(value, list) else value
+    return LabelledRequest(fields["text"], fields["domain"], fields["intent"], clean)
 
 
-def load_labelled(path: str | Path) -> list[LabelledRequest]:
+def load_labelled(path: str | Path, *, strict: bool = True) -> list[LabelledRequest]:
     """Read labelled requests from a JSON array or a JSON Lines file.
 
     Each record is an object ``{"text": str, "domain": str, "intent": str, "slots":
-    {str: str}}`` (``slots`` may be missing or ``null``: no slots). The SMP2019 ECDT
-    task-1 files (``dev.json``) are read as they are.
+    {str: str or [str, ...]}}`` (``slots`` may be missing or ``null``: no slots; a list
+    is a multi-valued slot, kept as a tuple). Every slot value must be a substring of
+    the text (full-width and case folded). The SMP2019 ECDT task-1 files (``dev.json``)
+    are read as they are.
 
     Args:
         path: The file. ``.jsonl`` files (or files whose first character is not ``[``)
             are read as JSON Lines, one record per non-blank line.
+        strict: Raise on the first malformed record (default). ``False``: skip
+            malformed records and log how many (:func:`load_labelled_report` returns
+            which and why).
 
     Returns:
         The requests, in file order.
 
     Raises:
-        DataFormatError: If the file is not valid JSON, or a record is not an object or
-            has a missing or malformed field; ``record_id`` is the 0-based record index
-            and the message names the field.
+        DataFormatError: If the file is not valid JSON (nor JSON Lines), or (``strict``)
+            a record is not an object, has a missing or malformed field, or a slot value
+            that is not in its text; ``record_id`` is the 0-based record index and the
+            message names the field.
+        FileNotFoundError: If the file does not exist.
+    """
+    requests, skipped = load_labelled_report(path, strict=strict)
+    if skipped:
+        _log.warning("%s: skipped %d malformed record(s)", path, len(skipped))
+    return requests
+
+
+def load_labelled_report(
+    path: str | Path, *, strict: bool = False
+) -> tuple[list[LabelledRequest], list[SkippedRecord]]:
+    """Read labelled requests like :func:`load_labelled`, skipping malformed records.
+
+    A record that is not an object, lacks ``text``, ``domain`` or ``intent``, has
+    ``slots`` that are not an object, an empty slot value or one that is not in its
+    text, and (JSON Lines) a line that is not JSON, is left out and reported. A file
+    that is not JSON at all (a JSON array that does not parse, or JSON Lines of which
+    no line parses) still raises.
+
+    Args:
+        path: The file (see :func:`load_labelled`).
+        strict: Raise on the first malformed record instead (as :func:`load_labelled`).
+
+    Returns:
+        ``(requests, skipped)``: the good requests in file order, and one
+        :class:`SkippedRecord` per record left out, in file order.
+
+    Raises:
+        DataFormatError: If the file is not valid JSON, nor JSON Lines with at least one
+            line of JSON; with ``strict``, also on the first malformed record.
         FileNotFoundError: If the file does not exist.
     """
     text = Path(path).read_text(encoding="utf-8")
     stripped = text.lstrip("\ufeff \t\r\n")
-    raws: list[Any]
+    raws: list[tuple[int, int | None, Any]] = []  # (record index, line, raw record)
+    skipped: list[SkippedRecord] = []
     if stripped.startswith("["):
         try:
             loaded = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise DataFormatError(f"{path}: not valid JSON: {exc}") from exc
-        raws = list(loaded)
+        raws = [(i, None, raw) for i, raw in enumerate(loaded)]
     else:
-        raws = []
-        for lineno, line in enumerate(stripped.splitlines(), 1):
+        offset = len(text) - len(stripped)
+        first_line = text[:offset].count("\n") + 1
+        index = 0
+        for lineno, line in enumerate(stripped.splitlines(), first_line):
             if not line.strip():
                 continue
             try:
-                raws.append(json.loads(line))
+                raws.append((index, lineno, json.loads(line)))
             except json.JSONDecodeError as exc:
-                raise DataFormatError(
-                    f"{path}: line {lineno} is not valid JSON: {exc}", record_id=str(len(raws))
-                ) from exc
-    return [_record(i, raw) for i, raw in enumerate(raws)]
+                if strict:
+                    raise DataFormatError(
+                        f"{path}: line {lineno} is not valid JSON: {exc}", record_id=str(index)
+                    ) from exc
+                reason = f"line {lineno} is not valid JSON: {exc}"
+                skipped.append(SkippedRecord(index, reason, lineno))
+            index += 1
+        if skipped and not raws:
+            raise DataFormatError(
+                f"{path}: not valid JSON, nor JSON Lines (no line of it is JSON; "
+                f"{skipped[0].reason})"
+            )
+    requests: list[LabelledRequest] = []
+    for rid, line_no, raw in raws:
+        try:
+            requests.append(_record(raw))
+        except _BadRecord as exc:
+            if strict:
+                raise DataFormatError(str(exc), record_id=str(rid)) from None
+            skipped.append(SkippedRecord(rid, str(exc), line_no))
+    skipped.sort(key=lambda s: s.index)
+    return requests, skipped
 
 
 def stratified_split(
