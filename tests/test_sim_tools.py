@@ -154,8 +154,8 @@ def test_no_parameters() -> None:
 
 
 def test_unknown_type_names_the_function() -> None:
-    with pytest.raises(DataFormatError, match=r"my\.fn.*HashMap"):
-        make_simulated_tool(fn("my.fn", {"m": {"type": "HashMap"}}), latency=ZERO)
+    with pytest.raises(DataFormatError, match=r"my\.fn.*Mystery"):
+        make_simulated_tool(fn("my.fn", {"m": {"type": "Mystery"}}), latency=ZERO)
     with pytest.raises(DataFormatError, match="nested"):
         make_simulated_tool(
             fn("nested", {"m": {"type": "array", "items": {"type": "weird"}}}), latency=ZERO
