@@ -529,8 +529,7 @@ def test_a_two_team_request_reuses_the_plan_filled_with_both(team_trained: PlanC
     first = cache.lookup("湖人对勇士的比赛")
     assert first.intent is not None and first.intent.label == "sports.MATCH"
     assert first.multi_valued == {"name"}
-    assert first.parameter_values == {"name": ["湖人", "勇士"]}
-    assert first.values == {"name": "湖人"}  # one value per slot, as planners take them
+    assert first.values == {"name": ["湖人", "勇士"]}
     assert first.stripped.count("<name>") == 2
     cache.store(first, MATCH_PLAN)
     again = cache.lookup("马刺对掘金的比赛")  # a pair never seen together
@@ -560,7 +559,7 @@ def test_a_concrete_plan_holding_the_list_is_stored_as_a_list_template(
     assert again.hit.plan.steps[0].inputs["teams"] == ["火箭", "热火"]
     # the template was abstracted from a list: one team still fills it with a list
     one = cache.lookup("湖人的比赛")
-    assert one.parameter_values == {"name": "湖人"}
+    assert one.values == {"name": "湖人"}
     assert one.hit is not None and one.hit.plan.steps[0].inputs["teams"] == ["湖人"]
 
 

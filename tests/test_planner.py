@@ -101,6 +101,29 @@ def test_the_prompt_shows_the_tools_request_and_parameters() -> None:
     assert "- endLoc_city: 北京" in str(human.content)
 
 
+def test_a_multi_valued_parameter_reaches_the_planner_as_a_list() -> None:
+    template = Plan.model_validate(
+        {
+            "parameters": ["name"],
+            "steps": [
+                {
+                    "id": "s1",
+                    "description": "scores",
+                    "tool": "scores",
+                    "output": "o",
+                    "inputs": {"teams": "{param:name}"},
+                }
+            ],
+        }
+    )
+    planner = TemplatePlanner({"sports.MATCH": template}, planner_ms=1)
+    plan = planner.plan("湖人对勇士", {"name": ["湖人", "勇士"]}, label="sports.MATCH")
+    assert plan.filled_inputs({"name": ["马刺", "掘金"]}) == {"s1": {"teams": ["马刺", "掘金"]}}
+    script = Script(plan_turn(GOOD))
+    LLMPlanner(script.model(), TOOLS).plan("湖人对勇士", {"name": ["湖人", "勇士"]})
+    assert '- name: ["湖人", "勇士"]' in str(script.seen[0][1].content)
+
+
 def test_a_custom_system_prompt_keeps_the_catalog() -> None:
     script = Script(plan_turn(GOOD))
     LLMPlanner(script.model(), TOOLS, system_prompt="Plan briefly.").plan("x", {})
@@ -205,6 +228,10 @@ def test_bad_requests_and_parameters() -> None:
         planner.plan("  ", {})
     with pytest.raises(PlanValidationError, match="must be strings"):
         planner.plan("x", {"a": 1})  # type: ignore[dict-item]
+    with pytest.raises(PlanValidationError, match="non-empty lists of strings"):
+        planner.plan("x", {"a": []})
+    with pytest.raises(PlanValidationError, match="non-empty lists of strings"):
+        planner.plan("x", {"a": ["ok", 2]})  # type: ignore[list-item]
     with pytest.raises(ValueError, match="retries"):
         LLMPlanner(Script().model(), TOOLS, retries=-1)
     with pytest.raises(ValueError, match="at least one tool"):

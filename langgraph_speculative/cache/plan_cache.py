@@ -158,20 +158,8 @@ class CacheLookup:
     multi_valued: frozenset[str] = frozenset()
 
     @property
-    def values(self) -> dict[str, str]:
-        """The parameters as ``{slot: value}`` (the first value of a repeated slot).
-
-        One string per slot, as planners take them; :attr:`parameter_values` holds the
-        lists of multi-valued slots.
-        """
-        values: dict[str, str] = {}
-        for p in self.parameters:
-            values.setdefault(p.slot, p.value)
-        return values
-
-    @property
-    def parameter_values(self) -> dict[str, ParameterValue]:
-        """The parameters as plans are filled with them: ``{slot: value or [values]}``.
+    def values(self) -> dict[str, ParameterValue]:
+        """The parameters as plans and planners take them: ``{slot: value or [values]}``.
 
         A slot of :attr:`multi_valued` found more than once gives the list of its values
         in text order (``{"name": ["湖人", "勇士"]}``); any other slot its first value.
@@ -444,7 +432,7 @@ class PlanCache:
         """Keep ``plan`` (the planner's answer to a missed request) for later reuse.
 
         The plan is turned into a template first: the request's parameter values in its
-        inputs become ``{param:slot}`` references (:attr:`CacheLookup.parameter_values`:
+        inputs become ``{param:slot}`` references (:attr:`CacheLookup.values`:
         an input equal to a multi-valued slot's list of values becomes its reference, and
         the template then fills that slot with a list even from one value).
 
@@ -877,7 +865,7 @@ class PlanCache:
     def _entry(
         self, lookup: CacheLookup, plan: Plan
     ) -> tuple[str, str, np.ndarray, dict[str, Any]]:
-        values = lookup.parameter_values
+        values = lookup.values
         template = plan.abstract(values)
         shape = self.inducer.label(template) if self.inducer is not None else None
         partition = self._store_partition(lookup, shape)

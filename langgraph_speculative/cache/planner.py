@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,7 +56,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field
 
-from langgraph_speculative.cache.plans import Plan, PlanStep, references_in
+from langgraph_speculative.cache.plans import ParameterValue, Plan, PlanStep, references_in
 from langgraph_speculative.errors import PlanCacheError, PlanValidationError, RequestError
 
 __all__ = [
@@ -138,15 +139,24 @@ def _check_request(request: str) -> str:
     return request
 
 
-def _check_parameters(parameters: Mapping[str, str]) -> dict[str, str]:
+def _check_parameters(parameters: Mapping[str, ParameterValue]) -> dict[str, ParameterValue]:
     if not isinstance(parameters, Mapping):
         raise PlanValidationError(
             f"parameters must map slot names to values, got {type(parameters).__name__}"
         )
-    bad = {k: v for k, v in parameters.items() if not isinstance(k, str) or not isinstance(v, str)}
+
+    def ok(v: object) -> bool:
+        if isinstance(v, str):
+            return True
+        return isinstance(v, list | tuple) and bool(v) and all(isinstance(x, str) for x in v)
+
+    bad = {k: v for k, v in parameters.items() if not isinstance(k, str) or not ok(v)}
     if bad:
-        raise PlanValidationError(f"parameter names and values must be strings, got {bad!r}")
-    return dict(parameters)
+        raise PlanValidationError(
+            f"parameter names must be strings and values strings or non-empty lists of "
+            f"strings, got {bad!r}"
+        )
+    return {k: v if isinstance(v, str) else list(v) for k, v in parameters.items()}
 
 
 class LLMPlanner(_Clock):
@@ -227,7 +237,7 @@ class LLMPlanner(_Clock):
 
     # -- public ------------------------------------------------------------------------
     async def aplan(
-        self, request: str, parameters: Mapping[str, str], *, label: str | None = None
+        self, request: str, parameters: Mapping[str, ParameterValue], *, label: str | None = None
     ) -> Plan:
         """Ask the model for a plan of ``request`` and return it as a template.
 
@@ -256,7 +266,7 @@ class LLMPlanner(_Clock):
             self._account((time.perf_counter() - start) * 1000.0)
 
     def plan(
-        self, request: str, parameters: Mapping[str, str], *, label: str | None = None
+        self, request: str, parameters: Mapping[str, ParameterValue], *, label: str | None = None
     ) -> Plan:
         """Synchronous :meth:`aplan` (same arguments, result and errors)."""
         session = _Session(self, request, parameters, label)
@@ -311,7 +321,7 @@ class LLMPlanner(_Clock):
         return "\n".join(lines)
 
     def _to_plan(
-        self, draft: PlanDraft, request: str, values: dict[str, str], label: str | None
+        self, draft: PlanDraft, request: str, values: dict[str, ParameterValue], label: str | None
     ) -> Plan:
         steps = [PlanStep(**s.model_dump()) for s in draft.steps]
         named = {r.name for s in steps for r in references_in(s.inputs) if r.kind == "param"}
@@ -332,7 +342,7 @@ class _Session:
         self,
         planner: LLMPlanner,
         request: str,
-        parameters: Mapping[str, str],
+        parameters: Mapping[str, ParameterValue],
         label: str | None,
     ) -> None:
         self.planner = planner
@@ -340,7 +350,13 @@ class _Session:
         self.values = _check_parameters(parameters)
         self.label = label
         self.attempts_left = planner.retries + 1
-        listed = "\n".join(f"- {k}: {v}" for k, v in self.values.items()) or "(none)"
+        listed = (
+            "\n".join(
+                f"- {k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+                for k, v in self.values.items()
+            )
+            or "(none)"
+        )
         self.messages: list[BaseMessage] = [
             SystemMessage(planner.system_prompt),
             HumanMessage(f"Request: {request}\nParameters:\n{listed}"),
@@ -450,7 +466,7 @@ class TemplatePlanner(_Clock):
         self.planner_ms = float(planner_ms)
 
     def plan(
-        self, request: str, parameters: Mapping[str, str], *, label: str | None = None
+        self, request: str, parameters: Mapping[str, ParameterValue], *, label: str | None = None
     ) -> Plan:
         """Return the plan template of ``request``'s class, bound to its parameters.
 
@@ -485,7 +501,7 @@ class TemplatePlanner(_Clock):
         return plan
 
     async def aplan(
-        self, request: str, parameters: Mapping[str, str], *, label: str | None = None
+        self, request: str, parameters: Mapping[str, ParameterValue], *, label: str | None = None
     ) -> Plan:
         """Asynchronous :meth:`plan` (the same; nothing is awaited)."""
         return self.plan(request, parameters, label=label)

@@ -73,7 +73,7 @@ from langgraph.types import Command
 
 from langgraph_speculative.cache.plan_cache import CacheLookup, PlanCache
 from langgraph_speculative.cache.plan_runner import run_plan
-from langgraph_speculative.cache.plans import Plan
+from langgraph_speculative.cache.plans import ParameterValue, Plan
 from langgraph_speculative.checkpointer import journal_for
 from langgraph_speculative.errors import RequestError
 from langgraph_speculative.executor import ErrorHandler, ToolExecutor
@@ -102,7 +102,7 @@ class Planner(Protocol):
     """Anything that plans a request: :class:`LLMPlanner`, :class:`TemplatePlanner`, ..."""
 
     async def aplan(
-        self, request: str, parameters: Mapping[str, str], *, label: str | None = None
+        self, request: str, parameters: Mapping[str, ParameterValue], *, label: str | None = None
     ) -> Plan:
         """Plan ``request`` whose recognised ``parameters`` are given (slot -> value)."""
         ...
