@@ -25,12 +25,15 @@ __all__ = [
     "PlanCacheError",
     "PlanValidationError",
     "RequestError",
+    "RequestLimitError",
     "ScriptError",
     "SpeculativeError",
+    "StalledError",
     "StreamFormatError",
     "ToolTimeoutError",
     "UnknownCallError",
     "UnsafeBeforeCommitError",
+    "WaitTimeoutError",
 ]
 
 
@@ -96,6 +99,53 @@ class DataFormatError(SpeculativeError):
 
 class ToolTimeoutError(SpeculativeError, TimeoutError):
     """A tool call ran longer than the executor's per-call timeout."""
+
+
+class WaitTimeoutError(SpeculativeError, TimeoutError):
+    """A node waited longer than its bound for something that did not come.
+
+    Every wait of the agent nodes (a model's next stream chunk or session chunk, a new
+    input update or tool result to show the model, a tool result a node needs) is bounded
+    by the node's ``wait_timeout``. The message says what was awaited, for how long, and
+    what the run was waiting on then.
+
+    Attributes:
+        awaited: What the node waited for.
+        timeout: The bound, in seconds.
+    """
+
+    def __init__(self, awaited: str, timeout: float, *, detail: str = "") -> None:
+        self.awaited = awaited
+        self.timeout = timeout
+        suffix = f" ({detail})" if detail else ""
+        super().__init__(
+            f"waited {timeout:g} s for {awaited} without it arriving{suffix}; "
+            "raise wait_timeout if this can be expected"
+        )
+
+
+class StalledError(SpeculativeError):
+    """Progress is impossible: the model waits for something that can never arrive.
+
+    Raised at once, instead of waiting forever, when a model pauses (``PAUSE``, a trap, or
+    an interruptible session waiting for an injection) while no input update, tool result
+    or cancellation notice can reach it any more.
+    """
+
+
+class RequestLimitError(SpeculativeError):
+    """The model made the most requests a node allows without giving its final answer.
+
+    See ``max_model_requests`` of
+    :class:`~langgraph_speculative.nodes.async_calling.AsyncToolCallingNode`.
+
+    Attributes:
+        limit: The request limit that was reached.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        self.limit = limit
+        super().__init__(message)
 
 
 class CMLSyntaxError(StreamFormatError):

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import UnionType
@@ -59,7 +60,16 @@ from langgraph.prebuilt.tool_node import (
 )
 from pydantic import ValidationError
 
-from langgraph_speculative.errors import SpeculativeError, ToolTimeoutError
+try:
+    from langgraph.errors import is_invalid_resume
+except ImportError:  # pragma: no cover - a langgraph that never marks resume errors
+
+    def is_invalid_resume(error: BaseException) -> bool:
+        """Whether ``error`` is a resume value that did not match an interrupt's schema."""
+        return False
+
+
+from langgraph_speculative.errors import SpeculativeError, ToolTimeoutError, WaitTimeoutError
 from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
 from langgraph_speculative.resume import (
     JournaledCall,
@@ -81,10 +91,45 @@ callable maps the exception to the message (only for the exception types its fir
 parameter is annotated with); an exception type or tuple of them limits which are handled;
 ``False`` handles none. Unhandled exceptions (and exceptions the handler itself raises)
 fail the call and are re-raised by :meth:`ToolExecutor.wait`. As in ``ToolNode``, LangGraph
-interrupts (``GraphBubbleUp``) are never handled."""
+interrupts (``GraphBubbleUp``) and resume values that do not match an interrupt's schema
+(``langgraph.errors.is_invalid_resume``) are never handled. A handler's return value is the
+message content as ``ToolNode`` makes it (a list stays a list, anything else is ``str``-ed).
+One difference: a callable whose first parameter is annotated with something that is not
+an exception type is refused when the executor is built (``ToolNode`` raises at the first
+error)."""
 
 
 _KEY = "idempotency_key"
+
+DEFAULT_WAIT_TIMEOUT_S = 300.0
+"""The default ``wait_timeout`` of the agent nodes: the most seconds one wait (a model's
+next chunk, a new event to show the model, a tool result a node needs) may last before it
+fails with :class:`~langgraph_speculative.errors.WaitTimeoutError`."""
+
+
+def check_wait_timeout(value: object) -> float:
+    """Check a node's ``wait_timeout``: a finite number of seconds > 0 (never unbounded).
+
+    Args:
+        value: The value given.
+
+    Returns:
+        It, as a float.
+
+    Raises:
+        ValueError: If it is not a finite number > 0 (``None`` and ``inf`` included).
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not value > 0
+        or math.isinf(value)
+    ):
+        raise ValueError(
+            f"wait_timeout must be a finite number of seconds > 0 (every wait is bounded), "
+            f"got {value!r}"
+        )
+    return float(value)
 
 
 def idempotency_key_of(config: RunnableConfig | None) -> str | None:
@@ -431,18 +476,39 @@ class ToolExecutor:
             task.cancel()
 
     # -- waiting ---------------------------------------------------------------------
-    async def wait(self, call_id: str) -> ToolMessage:
+    async def wait(self, call_id: str, timeout: float | None = None) -> ToolMessage:
         """Wait for ``call_id`` to finish and return its ``ToolMessage``.
+
+        Args:
+            call_id: The call's id.
+            timeout: Seconds to wait at most (``None``: no limit). The call goes on
+                running when the wait gives up.
 
         Raises:
             UnknownCallError: If the call was never submitted here.
+            WaitTimeoutError: If it did not finish within ``timeout`` (a ``TimeoutError``).
             Exception: The tool's exception, if it was not handled.
         """
         future = self._futures.get(call_id)
         if future is None:
             self.ledger.get(call_id)  # raises UnknownCallError
             raise SpeculativeError(f"call {call_id!r} was not submitted to this executor")
-        done = await asyncio.shield(future)
+        if timeout is None:
+            done = await asyncio.shield(future)
+        else:
+            timer = asyncio.timeout(timeout)
+            try:
+                async with timer:
+                    done = await asyncio.shield(future)
+            except TimeoutError:
+                if not timer.expired():
+                    raise
+                rec = self.ledger.get(call_id)
+                raise WaitTimeoutError(
+                    f"the result of call {call_id!r} ({rec.tool})",
+                    timeout,
+                    detail=f"the call is {self._describe(rec)}",
+                ) from None
         if done.error is not None:
             raise done.error
         assert done.message is not None
@@ -451,13 +517,49 @@ class ToolExecutor:
     async def next_completion(self, timeout: float | None = None) -> Completion:
         """Wait for the next finished call (in finishing order).
 
+        Args:
+            timeout: Seconds to wait at most (``None``: no limit).
+
         Raises:
-            TimeoutError: If nothing finished within ``timeout`` seconds.
+            WaitTimeoutError: If nothing finished within ``timeout`` seconds (a
+                ``TimeoutError``; the message names the calls still unfinished).
         """
-        if timeout is None:
+        if timeout is None or not self._queue.empty():
             return await self._queue.get()
-        async with asyncio.timeout(timeout):
-            return await self._queue.get()
+        timer = asyncio.timeout(timeout)
+        try:
+            async with timer:
+                return await self._queue.get()
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            raise WaitTimeoutError(
+                "the next tool call to finish", timeout, detail=self.describe_unfinished()
+            ) from None
+
+    def describe_unfinished(self) -> str:
+        """The calls submitted here and not finished, with their states (for error messages).
+
+        Returns:
+            For example ``"unfinished calls: c1 (get_weather, running)"``.
+        """
+        recs = [
+            self.ledger.get(cid)
+            for cid, future in self._futures.items()
+            if not future.done() and cid in self.ledger
+        ]
+        if not recs:
+            return "no call is unfinished"
+        shown = ", ".join(f"{r.id} ({r.tool}, {self._describe(r)})" for r in recs[:10])
+        more = f" and {len(recs) - 10} more" if len(recs) > 10 else ""
+        return f"unfinished calls: {shown}{more}"
+
+    def _describe(self, record: CallRecord) -> str:
+        if record.state is CallState.PENDING and not record.may_run:
+            return "held until the commit point"
+        if record.state is CallState.PENDING and record.depends_on:
+            return "pending on " + ", ".join(record.depends_on)
+        return record.state.value.lower()
 
     def ready(self) -> list[Completion]:
         """Return every completion already queued, without waiting."""
@@ -534,15 +636,17 @@ class ToolExecutor:
         except GraphBubbleUp as exc:  # interrupts are never handled, as in ToolNode
             self._finish(record, CallState.FAILED, None, exc)
         except Exception as exc:  # tool errors: handled per the ToolNode contract
-            if not self._handler or not isinstance(exc, self._handled):
+            # as in ToolNode: a resume value that does not match an interrupt's schema is
+            # never handled (the model cannot fix it; the interrupt is answered again)
+            if is_invalid_resume(exc) or not self._handler or not isinstance(exc, self._handled):
                 self._finish(record, CallState.FAILED, None, exc)
                 return
             try:
-                content = _error_content(exc, self._handler)
+                handled = _error_content(exc, self._handler)
             except Exception as handler_exc:  # the handler re-raised: unhandled, like ToolNode
                 self._finish(record, CallState.FAILED, None, handler_exc)
             else:
-                message = self._error_message(record, content)
+                message = self._error_message(record, handled)
                 await self._finish_durably(record, CallState.FAILED, message)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: record it, then go on
             self._finish(record, CallState.FAILED, None, exc)
@@ -626,6 +730,8 @@ class ToolExecutor:
                 ) from exc
             raise
         except ValidationError as exc:
+            if is_invalid_resume(exc):
+                raise  # a bad resume value of an interrupt in the tool, not a bad argument
             # the same text as ToolNode's: one "loc: msg" line per argument error
             errors = [e for e in exc.errors() if e["loc"]]
             raise ToolInvocationError(record.tool, exc, record.args, errors) from exc
@@ -643,7 +749,9 @@ class ToolExecutor:
         message.name = message.name or record.tool
         return message
 
-    def _error_message(self, record: CallRecord, content: str) -> ToolMessage:
+    def _error_message(
+        self, record: CallRecord, content: str | list[str | dict[Any, Any]]
+    ) -> ToolMessage:
         return ToolMessage(
             content=content,
             tool_call_id=record.id,
@@ -737,12 +845,18 @@ def _content(output: object) -> str | list[str | dict[Any, Any]]:
     return cast("str | list[str | dict[Any, Any]]", msg_content_output(output))
 
 
-def _error_content(exc: Exception, flag: ErrorHandler) -> str:
+def _error_content(exc: Exception, flag: ErrorHandler) -> str | list[str | dict[Any, Any]]:
+    """The error message's content, as ``ToolNode``'s ``_handle_tool_error`` makes it.
+
+    A handler's return value is the content as it is (a list stays a list, anything else
+    becomes its ``str``, as ``ToolMessage`` coerces it).
+    """
     if isinstance(flag, bool | tuple) or (isinstance(flag, type) and issubclass(flag, Exception)):
         return TOOL_CALL_ERROR_TEMPLATE.format(error=repr(exc))
     if isinstance(flag, str):
         return flag
     if callable(flag):
         handler = cast("Callable[[Exception], object]", flag)
-        return str(handler(exc))
+        out = handler(exc)
+        return cast("list[str | dict[Any, Any]]", out) if isinstance(out, list) else str(out)
     raise ValueError(f"unsupported handle_tool_errors value: {flag!r}")

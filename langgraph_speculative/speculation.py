@@ -452,24 +452,26 @@ class SpeculationManager:
         """
         return dict(self._final or {})
 
-    async def result(self, final_call_id: str) -> ToolMessage:
+    async def result(self, final_call_id: str, timeout: float | None = None) -> ToolMessage:
         """Wait for a final call's result.
 
         Args:
             final_call_id: An id of the final plan (or of a call added after it).
+            timeout: Seconds to wait at most (``None``: no limit).
 
         Returns:
             The result, labelled with ``final_call_id``.
 
         Raises:
             SpeculativeError: Before the commit point, or for an id not in the final plan.
+            WaitTimeoutError: If the result did not come within ``timeout``.
         """
         if self._final is None:
             raise SpeculativeError("results of final calls exist only after commit()")
         rid = self._final.get(final_call_id)
         if rid is None:
             raise SpeculativeError(f"{final_call_id!r} is not a call of the final plan")
-        message = await self.executor.wait(rid)
+        message = await self.executor.wait(rid, timeout)
         return _relabel(message, final_call_id)
 
     # -- internals ------------------------------------------------------------------

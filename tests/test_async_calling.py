@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import time
 from collections import Counter
@@ -24,15 +25,21 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import BaseTool, ToolException, tool
+from langgraph.errors import _mark_invalid_resume
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import InjectedState, ToolNode
 from langgraph.types import Send
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 
 from langgraph_speculative.cml import TRAP_BLOCK, render_call
-from langgraph_speculative.errors import SpeculativeError
+from langgraph_speculative.errors import (
+    RequestLimitError,
+    SpeculativeError,
+    StalledError,
+    WaitTimeoutError,
+)
 from langgraph_speculative.integrations import (
     LatencyModel,
     ModelTurn,
@@ -391,8 +398,9 @@ async def test_endless_calls_hit_max_model_requests() -> None:
 
     model = scripted(lambda messages: ModelTurn.calls(("ping", {})))
     node = AsyncToolCallingNode(model, [ping], max_model_requests=3)
-    with pytest.raises(SpeculativeError, match="3 requests"):
+    with pytest.raises(RequestLimitError, match="3 requests") as info:
         await guarded(node.arun([HumanMessage("q")]))
+    assert isinstance(info.value, SpeculativeError) and info.value.limit == 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -1099,3 +1107,248 @@ def test_bound_tools_tell_the_model_their_expected_duration() -> None:
     node.bound_model  # noqa: B018 - binding happens on first use
     assert "about 1500 ms" in captured[0].description
     assert slow_search.description == "Search the web."  # the tool itself is unchanged
+
+
+# -- every wait is bounded, or fails at once when it cannot end --------------------------------
+@pytest.mark.parametrize("bad", [None, 0, -2, float("inf"), True])
+def test_wait_timeout_must_be_a_finite_positive_number(bad: Any) -> None:
+    with pytest.raises(ValueError, match="wait_timeout"):
+        AsyncToolCallingNode(scripted([ModelTurn(text="x")]), [], wait_timeout=bad)
+    with pytest.raises(ValueError, match="wait_timeout"):
+        AsyncToolCallingMiddleware(wait_timeout=bad)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("until", ["answer", "turn"])
+async def test_a_hung_tool_fails_after_the_wait_timeout(backend: str, until: str) -> None:
+    task = ScriptedTask("h", "q", (fn("hang", "key"),), (PlannedCall("0", "hang", {"key": "k"}),))
+    cancelled: list[str] = []
+
+    @tool
+    async def hang(key: str) -> str:
+        """Never returns."""
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+        return "never"
+
+    model = scripted(TaskResponder(task, policy="async"), backend)
+    node = AsyncToolCallingNode(model, [hang], until=until, wait_timeout=0.2)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    with pytest.raises(WaitTimeoutError) as info:
+        await guarded(node.arun([HumanMessage("q")]))
+    assert time.perf_counter() - started < GUARD / 2
+    error = info.value
+    assert isinstance(error, TimeoutError) and error.timeout == 0.2
+    call_id = task.tool_call_id(task.call("0"))
+    assert f"{call_id} (hang, running)" in str(error)
+    assert cancelled == ["k"]  # the node stopped it on its way out
+
+
+class StallingModel(BaseChatModel):
+    """Streams one chunk, then never another."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "stalling"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> StallingModel:  # type: ignore[override]
+        return self
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        raise NotImplementedError
+
+    async def _astream(
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        yield ChatGenerationChunk(message=AIMessageChunk(content="Let me "))
+        await asyncio.Event().wait()
+        yield ChatGenerationChunk(message=AIMessageChunk(content="never"))  # pragma: no cover
+
+
+@pytest.mark.parametrize("until", ["answer", "turn"])
+async def test_a_model_stream_that_stops_fails_after_the_wait_timeout(until: str) -> None:
+    node = AsyncToolCallingNode(StallingModel(), [], until=until, wait_timeout=0.2)  # type: ignore[arg-type]
+    with pytest.raises(WaitTimeoutError, match="the model's next stream chunk") as info:
+        await guarded(node.arun([HumanMessage("q")]))
+    assert "model request 1" in str(info.value)
+
+
+async def test_the_middleware_bounds_the_model_stream() -> None:
+    agent = create_agent(
+        StallingModel(), [], middleware=[AsyncToolCallingMiddleware(wait_timeout=0.2)]
+    )
+    with pytest.raises(WaitTimeoutError, match="the model's next stream chunk"):
+        await guarded(agent.ainvoke({"messages": [HumanMessage("q")]}))
+
+
+async def test_a_session_trapped_again_with_nothing_outstanding_fails_at_once() -> None:
+    # the model traps while its call runs (right), is woken by the result, and traps again
+    # silently (a trapped session writes nothing): no call is outstanding, no result can
+    # wake it; the old node waited for ever
+    @tool
+    async def lookup(key: str) -> str:
+        """Takes a moment."""
+        await asyncio.sleep(0.01)
+        return key
+
+    turns = [
+        ModelTurn(tool_calls=(tool_call_of("lookup", {"key": "x"}, "c1"),)),
+        ModelTurn(text=TRAP_BLOCK),
+        ModelTurn(text=TRAP_BLOCK),
+        ModelTurn(text="never"),
+    ]
+    node = AsyncToolCallingNode(scripted(turns, "interruptible"), [lookup])  # default bound
+    started = time.perf_counter()
+    with pytest.raises(StalledError, match="no call is outstanding"):
+        await guarded(node.arun([HumanMessage("q")]))
+    assert time.perf_counter() - started < 5
+
+
+def tool_call_of(name: str, args: dict[str, Any], call_id: str) -> Any:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
+# -- handle_tool_errors: the same as ToolNode's -----------------------------------------------
+class ResumeSchema(BaseModel):
+    answer: str
+
+
+@tool
+async def explode(why: str) -> str:
+    """Fails in several ways."""
+    if why == "tool":
+        raise ToolException(f"tool exception: {why}")
+    if why == "key":
+        raise KeyError(why)
+    if why == "resume":  # what interrupt() raises for a resume value of the wrong shape
+        try:
+            ResumeSchema.model_validate({})
+        except ValidationError as exc:
+            _mark_invalid_resume(exc)
+            raise
+    raise ValueError(f"bad input: {why}")
+
+
+@tool
+async def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def value_error_handler(e: ValueError) -> str:
+    return f"value handler saw {e}"
+
+
+def union_handler(e: KeyError | ValueError) -> str:
+    return f"union handler saw {e!r}"
+
+
+# ToolNode reads a union from the raw annotation, which this module's future import turns
+# into a string; give it the evaluated one so both sides see the same handler.
+union_handler.__annotations__ = {"e": KeyError | ValueError, "return": str}
+
+
+def reraising_handler(e: Exception) -> str:
+    if isinstance(e, KeyError):
+        return "key"
+    raise e
+
+
+def list_handler(e: Exception) -> Any:
+    return ["part one", {"type": "text", "text": f"saw {type(e).__name__}"}]
+
+
+HANDLE_TOOL_ERRORS: dict[str, Any] = {
+    "true": True,
+    "false": False,
+    "string": "Something went wrong, try again.",
+    "empty_string": "",
+    "callable_value_error": value_error_handler,
+    "callable_union": union_handler,
+    "callable_unannotated": lambda e: f"lambda saw {e!r}",
+    "callable_reraising": reraising_handler,
+    "callable_list": list_handler,
+    "type_value_error": ValueError,
+    "type_tool_exception": ToolException,
+    "tuple_matching": (KeyError, ValueError),
+    "tuple_not_matching": (TypeError, KeyError),
+    "empty_tuple": (),
+}
+FAILURES = {
+    "value_error": ("explode", {"why": "nope"}),
+    "key_error": ("explode", {"why": "key"}),
+    "tool_exception": ("explode", {"why": "tool"}),
+    "invalid_resume": ("explode", {"why": "resume"}),
+    "invalid_args": ("add", {"a": "x", "b": "1"}),
+}
+Outcome = tuple[str, Any, Any]
+
+
+async def tool_node_outcome(name: str, args: dict[str, Any], **options: Any) -> Outcome:
+    """What a stock ToolNode makes of one call: its message, or what it raises."""
+    graph = StateGraph(MessagesState)
+    graph.add_node("tools", ToolNode([explode, add], **options))
+    graph.add_edge(START, "tools")
+    call = tool_call_of(name, args, "t1")
+    try:
+        out = await graph.compile().ainvoke(
+            {"messages": [HumanMessage("q"), AIMessage(content="", tool_calls=[call])]}
+        )
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+    message = out["messages"][-1]
+    return ("message", message.status, message.content)
+
+
+async def async_agent_outcome(
+    name: str, args: dict[str, Any], backend: str, **options: Any
+) -> Outcome:
+    """What create_async_agent makes of the same call: its message, or what it raises."""
+    fns = ({"name": name, "parameters": {"type": "object", "properties": {}}},)
+    task = ScriptedTask("e", "q", fns, (PlannedCall("0", name, args),), answer_tokens=2)
+    model = scripted(TaskResponder(task, policy="async"), backend)
+    agent = create_async_agent(model, [explode, add], **options).compile()
+    try:
+        out = await guarded(agent.ainvoke({"messages": [HumanMessage("q")]}))
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+    (message,) = [m for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert out["messages"][-1].content == task.final_answer()  # the model went on
+    return ("message", message.status, message.content)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("failure", list(FAILURES))
+@pytest.mark.parametrize("handler", list(HANDLE_TOOL_ERRORS))
+async def test_handle_tool_errors_behaves_as_in_tool_node(
+    handler: str, failure: str, backend: str
+) -> None:
+    flag = HANDLE_TOOL_ERRORS[handler]
+    name, args = FAILURES[failure]
+    expected = await tool_node_outcome(name, args, handle_tool_errors=flag)
+    got = await async_agent_outcome(name, args, backend, handle_tool_errors=flag)
+    assert got == expected
+
+
+def stock_default() -> Any:
+    """ToolNode's own default handler (invalid arguments become a message, the rest raise)."""
+    return inspect.signature(ToolNode.__init__).parameters["handle_tool_errors"].default
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("failure", list(FAILURES))
+async def test_the_default_is_tool_node_with_true(failure: str, backend: str) -> None:
+    # the documented difference: create_async_agent's default is handle_tool_errors=True
+    # (the model sees every tool error while its other calls run); ToolNode's default
+    # handles only invalid arguments, and passing it gives ToolNode's behaviour
+    name, args = FAILURES[failure]
+    got = await async_agent_outcome(name, args, backend)
+    assert got == await tool_node_outcome(name, args, handle_tool_errors=True)
+    stock = await tool_node_outcome(name, args)
+    assert stock[0] == ("message" if failure == "invalid_args" else "raised")
+    assert await async_agent_outcome(name, args, backend, handle_tool_errors=stock_default()) == (
+        stock
+    )

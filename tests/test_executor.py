@@ -16,11 +16,12 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
-from langgraph.errors import GraphInterrupt
+from langgraph.errors import GraphInterrupt, _mark_invalid_resume
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolInvocationError
+from pydantic import BaseModel, ValidationError
 
 from langgraph_speculative import (
     CallLedger,
@@ -30,9 +31,11 @@ from langgraph_speculative import (
     SpeculativeError,
     ToolExecutor,
     UnknownCallError,
+    WaitTimeoutError,
     label_tool,
     result_message_id,
 )
+from langgraph_speculative.executor import DEFAULT_WAIT_TIMEOUT_S, check_wait_timeout
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -1189,3 +1192,94 @@ async def test_tools_receive_their_idempotency_key() -> None:
         await ex.wait("p1")
     assert seen == ["order-42"] and rec.idempotency_key == "order-42"
     assert idempotency_key_of(None) is None
+
+
+# -- ToolNode parity: resume errors, handler content ----------------------------------------
+
+
+class _ResumeSchema(BaseModel):
+    answer: str
+
+
+@tool
+async def bad_resume(why: str) -> str:
+    """Raise what ``interrupt()`` raises for a resume value of the wrong shape."""
+    try:
+        _ResumeSchema.model_validate({})
+    except ValidationError as exc:
+        _mark_invalid_resume(exc)
+        raise
+    return why  # pragma: no cover
+
+
+@pytest.mark.parametrize("flag", [True, "message", ValidationError, (ValidationError,)])
+async def test_invalid_resume_values_are_never_handled_like_toolnode(flag: Any) -> None:
+    call = tc("bad_resume", "r1", why="x")
+    with pytest.raises(ValidationError) as expected:
+        await toolnode_run([bad_resume], call, handle_tool_errors=flag)
+    async with ToolExecutor([bad_resume], handle_tool_errors=flag) as ex:
+        rec = ex.submit(call)
+        with pytest.raises(ValidationError) as got:
+            await ex.wait("r1")
+    assert type(got.value) is type(expected.value) and str(got.value) == str(expected.value)
+    assert rec.state is CallState.FAILED and rec.result is None
+
+
+def list_content_handler(e: Exception) -> Any:
+    return ["first", {"type": "text", "text": f"saw {type(e).__name__}"}]
+
+
+@pytest.mark.parametrize("handler", [list_content_handler, lambda e: 42])
+async def test_a_handlers_content_is_kept_as_toolnode_keeps_it(handler: Any) -> None:
+    call = tc("explode", "e1", why="nope")
+    expected = await toolnode_run([explode], call, handle_tool_errors=handler)
+    async with ToolExecutor([explode], handle_tool_errors=handler) as ex:
+        ex.submit(call)
+        got = await ex.wait("e1")
+    assert got.content == expected.content and got.status == expected.status == "error"
+
+
+# -- bounded waits ------------------------------------------------------------------------
+
+
+async def test_wait_with_a_timeout_raises_a_wait_timeout_error_naming_the_call() -> None:
+    probe = Probe()
+    async with ToolExecutor([probe.tool()]) as ex:
+        ex.submit(tc("work", "w1", key="k"))
+        await until(lambda: probe.ran("k"))
+        with pytest.raises(WaitTimeoutError) as info:
+            await ex.wait("w1", timeout=0.05)
+        assert isinstance(info.value, TimeoutError) and info.value.timeout == 0.05
+        assert str(info.value).startswith("waited 0.05 s for the result of call 'w1' (work)")
+        assert "the call is running" in str(info.value)
+        assert ex.ledger.get("w1").state is CallState.RUNNING  # the call goes on
+        probe.free("k")
+        assert (await ex.wait("w1", timeout=5)).content == "work:k"
+
+
+async def test_next_completion_timeout_names_the_unfinished_calls() -> None:
+    probe = Probe()
+    async with ToolExecutor([probe.tool(), probe.tool("book", safe=False)]) as ex:
+        ex.submit(tc("work", "w1", key="k"))
+        ex.submit(tc("book", "b1", key="b"), speculative=True)  # held until commit
+        ex.submit(tc("work", "w2", key="k2"), depends_on=["w1"])
+        await until(lambda: probe.ran("k"))
+        with pytest.raises(WaitTimeoutError, match="the next tool call to finish") as info:
+            await ex.next_completion(timeout=0.05)
+        text = str(info.value)
+        assert "w1 (work, running)" in text
+        assert "b1 (book, held until the commit point)" in text
+        assert "w2 (work, pending on w1)" in text
+        assert ex.describe_unfinished() in text
+    assert ex.describe_unfinished() == "no call is unfinished"
+
+
+@pytest.mark.parametrize("bad", [None, 0, -1, float("inf"), float("nan"), True, "3"])
+def test_check_wait_timeout_refuses_unbounded_or_bad_values(bad: Any) -> None:
+    with pytest.raises(ValueError, match="wait_timeout"):
+        check_wait_timeout(bad)
+
+
+def test_check_wait_timeout_takes_positive_numbers() -> None:
+    assert check_wait_timeout(2) == 2.0 and check_wait_timeout(0.01) == 0.01
+    assert DEFAULT_WAIT_TIMEOUT_S == 300.0

@@ -247,3 +247,27 @@ async def test_responder_calling_an_unbound_tool_is_a_script_error() -> None:
     )
     with pytest.raises(ScriptError, match="not bound"):
         await collect(session)
+
+
+async def test_waiting_says_when_the_session_is_blocked_until_an_injection() -> None:
+    # the trap, a silent trap again, then the answer: `waiting` is true exactly while the
+    # generation is blocked with nothing unread (what the nodes' stall detectors read)
+    script = [ModelTurn(text=TRAP_BLOCK), ModelTurn(text=TRAP_BLOCK), ModelTurn(text="done")]
+    session = model(script).open_session([HumanMessage("q")])
+    assert session.waiting is False
+    chunks: list[AIMessageChunk] = []
+
+    async def read() -> None:
+        async for chunk in session:
+            chunks.append(chunk)
+
+    reader = asyncio.create_task(read())
+    await until(lambda: session.waiting)
+    assert text_of(chunks) == TRAP_BLOCK and session.absorbed == session.injections == 0
+    session.inject([result("c1")])
+    assert session.waiting  # woken, but not yet run: the stall detectors also check absorbed
+    await until(lambda: session.absorbed == 1 and session.waiting)  # trapped again, silently
+    assert text_of(chunks) == TRAP_BLOCK
+    session.inject([result("c2")])
+    await asyncio.wait_for(reader, GUARD)
+    assert session.waiting is False and text_of(chunks) == TRAP_BLOCK + "done"

@@ -72,9 +72,18 @@ async def chain(lab: Lab, spec: SpeculationManager, ex: ToolExecutor, *, a_done:
         lab.gate("ta").set()
         await wait_state(ex, "a", CallState.DONE)
         await wait_state(ex, "b", CallState.RUNNING, CallState.DONE)
+        await wait_started(lab, "tb")
     else:
         await wait_state(ex, "a", CallState.RUNNING)
+        await wait_started(lab, "ta")
     await wait_state(ex, "d", CallState.RUNNING, CallState.DONE)
+
+
+async def wait_started(lab: Lab, tool: str) -> None:
+    """Wait until the tool's body runs (RUNNING in the ledger comes a little earlier)."""
+    async with asyncio.timeout(10):
+        while lab.count("start", tool) < 1:
+            await asyncio.sleep(0.001)
 
 
 # -- revision and removal with cascades ---------------------------------------------------

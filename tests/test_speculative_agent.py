@@ -19,7 +19,12 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_speculative import CallState, Speculation, SpeculativeError, label_tool
-from langgraph_speculative.errors import InputUpdateError, InteractionFormatError
+from langgraph_speculative.errors import (
+    InputUpdateError,
+    InteractionFormatError,
+    StalledError,
+    WaitTimeoutError,
+)
 from langgraph_speculative.integrations import (
     LatencyModel,
     ModelTurn,
@@ -117,11 +122,31 @@ class Lab:
         return [t for e, n, _, t in self.log if e == event and n == name]
 
 
+class Heard:
+    """Wraps a model's script; records every transcript the model decided on.
+
+    :func:`say` waits on it, so each partial update is pushed only once the model acted on
+    the one before: what the model sees no longer depends on how fast the loop runs.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.heard: set[str] = set()
+
+    def __call__(self, messages: Sequence[BaseMessage]) -> ModelTurn:
+        self.heard.add(_READER.view(messages).transcript)
+        step = getattr(self.inner, "next_action", None)
+        turn: ModelTurn = step(messages) if callable(step) else self.inner(messages)
+        return turn
+
+    next_action = __call__
+
+
 def model_of(
     script: Any, backend: str = "interruptible", *, ttft: float = 0.0, tpot: float = 0.0
 ) -> ScriptedChatModel:
     return ScriptedChatModel(
-        script=script,
+        script=Heard(script) if callable(script) else script,
         latency=LatencyModel(ttft_ms=ttft, tpot_ms=tpot, tool_lo_ms=0, tool_hi_ms=0),
         backend=backend,  # type: ignore[arg-type]
     )
@@ -147,13 +172,37 @@ class Script:
     next_action = __call__
 
 
-async def say(run: SpeculativeRun, text: str, *, wpm: float = 6000, cps: float = 200) -> None:
+async def say(
+    run: SpeculativeRun,
+    text: str,
+    *,
+    wpm: float = 6000,
+    cps: float = 200,
+    lockstep: bool = True,
+) -> None:
+    """Speak ``text`` word by word at ``wpm``.
+
+    In ``lockstep`` (with a :class:`Heard` script), each update also waits until the model
+    decided on the one before (it is never pushed sooner than its time): every partial
+    transcript reaches the model, however slow the loop is, so a test does not depend on
+    which updates a loaded machine batches together.
+    """
+    heard = getattr(run.model, "script", None)
+    seen = heard.heard if lockstep and isinstance(heard, Heard) else None
     start = time.perf_counter()
     for update in speech_updates(text, wpm=wpm, cps=cps):
         delay = start + update.at_s - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         run.input.push(update.text, final=update.final)
+        if seen is not None and not update.final:
+            await wait_until(lambda text=update.text: text in seen)
+
+
+async def wait_until(probe: Callable[[], bool]) -> None:
+    async with asyncio.timeout(GUARD_S):
+        while not probe():
+            await asyncio.sleep(0.001)
 
 
 async def invoke(
@@ -262,7 +311,8 @@ async def test_stateless_driver_sends_the_transcript_with_the_models_own_actions
     assert len(requests) > 3  # a new request per batch of updates
     last = requests[-1]
     ai = [m for m in last if isinstance(m, AIMessage)]
-    assert any(str(m.content).startswith("CALL c0 ") for m in ai)
+    # (a line of its own: the reply may follow an earlier PAUSE in the same AI message)
+    assert any(line.startswith("CALL c0 ") for m in ai for line in str(m.content).splitlines())
     assert any("CONFIRM c0 c1" in str(m.content) for m in ai)
     # the request is the system prompt plus the transcript as it was (a prefix of the items)
     prefixes = [to_messages(run.items[:k], t0=run.t0) for k in range(len(run.items) + 1)]
@@ -537,50 +587,159 @@ async def test_an_unconfirmed_speculative_call_takes_the_abort_edge() -> None:
 # -- dependencies, the cache, calls after the commit point -----------------------------------
 
 
-async def test_revision_cancels_dependents_and_tells_the_model() -> None:
+def revising_listener(v: ListenerView) -> list[Action]:
+    """Search the artist heard so far, play it once the search is in; revise as it grows.
+
+    After the final input it confirms what stands (``b`` only if it plays the final
+    artist); after the commit point it calls what is still missing, then answers.
+    """
+    artist = "Taylor Swift" if "Swift" in v.transcript else "Taylor"
+    b_stands = "b" in v.calls and v.calls["b"][1]["artist"] == artist
+    if v.confirmed:
+        if "a" in v.results and not b_stands:
+            return [Call("b", "play_song", {"artist": artist}, ("a",))]
+        return [Answer("playing")] if {"a", "b"} <= v.results else []
+    if "a" not in v.calls:
+        return [Call("a", "search", {"artist": artist})]
+    if v.calls["a"][1]["artist"] != artist:
+        return [Revise("a", "search", {"artist": artist})]
+    if v.final:
+        return [Confirm(("a", "b") if b_stands else ("a",))]
+    if "a" in v.results and not b_stands:
+        return [Call("b", "play_song", {"artist": artist}, depends_on=("a",))]
+    return []
+
+
+def b_plays(run: SpeculativeRun, artist: str) -> bool:
+    rec = run.speculation.record_of("b")
+    return rec is not None and rec.args.get("artist") == artist
+
+
+def b_cancelled(run: SpeculativeRun) -> bool:
+    """The model was told that b was cancelled (its search was revised)."""
+    return any(
+        isinstance(x, ToolResult) and x.call_id == "b" and x.status == "cancelled"
+        for x in run.items
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_revision_cancels_dependents_and_tells_the_model(backend: str) -> None:
+    # Deterministic: each update waits for the model action it is about (the final input
+    # only once the model called b again on the revised search's result), so the model's
+    # view at the final input does not depend on how fast the event loop runs.
     lab = Lab()
-
-    def decide(v: ListenerView) -> list[Action]:
-        if v.confirmed:
-            return [Answer("playing")] if {"a", "b"} <= v.results else []
-        artist = "Taylor Swift" if "Swift" in v.transcript else "Taylor"
-        if "a" not in v.calls:
-            return [Call("a", "search", {"artist": artist})]
-        if v.calls["a"][1]["artist"] != artist:
-            return [Revise("a", "search", {"artist": artist})]
-        if v.final:  # the protocol: CONFIRM at once; b is called again after a's result
-            if "a" in v.results and v.calls["b"][1]["artist"] != artist:
-                return [Confirm(("a",)), Call("b", "play_song", {"artist": artist}, ("a",))]
-            return [Confirm(("a", "b"))] if "a" in v.results else [Confirm(("a",))]
-        if "a" not in v.results:
-            return []
-        if "b" not in v.calls or v.calls["b"][1]["artist"] != artist:
-            return [Call("b", "play_song", {"artist": artist}, depends_on=("a",))]
-        return []
-
     tools = [lab.tool("search"), lab.tool("play_song", safe=False)]
-    model = model_of(Script(decide))
+    model = model_of(Script(revising_listener), backend)
 
     async def speech(run: SpeculativeRun) -> None:
         run.input.push("play Taylor")
-        async with asyncio.timeout(GUARD_S):
-            while "b" not in run.ledger:
-                await asyncio.sleep(0.001)
+        await wait_until(lambda: b_plays(run, "Taylor"))
         run.input.push("play Taylor Swift")
-        async with asyncio.timeout(GUARD_S):
-            while not any(isinstance(x, ToolResult) and x.call_id == "b" for x in run.items):
-                await asyncio.sleep(0.001)
+        await wait_until(lambda: b_plays(run, "Taylor Swift"))
         run.input.push("play Taylor Swift", final=True)
 
     async with SpeculativeRun(model, tools) as run:
         out, _ = await invoke(run, speech(run))
     notices = [x for x in run.items if isinstance(x, ToolResult) and x.call_id == "b"]
     assert notices[0].status == "cancelled"
+    assert "revised or withdrawn" in notices[0].content
     assert run.ledger.get("b").speculation is Speculation.ABORTED
     assert run.ledger.get("b").started_at is None  # unsafe: never ran
+    assert [c["id"] for c in out["final_plan"]] == ["a", "b"]
     assert out["final_plan"][1]["args"] == {"artist": "Taylor Swift"}
     assert out["messages"][-1].content == "playing"
     assert lab.count("start", "play_song") == 1
+    assert run.extra_calls == []
+
+
+def gated_search(lab: Lab, slow: str) -> BaseTool:
+    """``search`` that waits for the gate ``slow`` when asked for that artist."""
+
+    async def search(artist: str) -> str:
+        lab.log.append(("start", "search", {"artist": artist}, time.time()))
+        if artist == slow:
+            await lab.gate(slow).wait()
+        return f"search:{artist}"
+
+    tool = StructuredTool.from_function(coroutine=search, name="search", description="search")
+    return label_tool(tool, safe=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_final_input_before_the_revised_result_still_answers(backend: str) -> None:
+    # The race the old test script lost under load, scripted: the final input arrives
+    # while the revised search still runs, so the model confirms only a, and calls b
+    # again after the commit point, when a's result is in.
+    lab = Lab()
+    tools = [gated_search(lab, "Taylor Swift"), lab.tool("play_song", safe=False)]
+    model = model_of(Script(revising_listener), backend)
+
+    async def speech(run: SpeculativeRun) -> None:
+        run.input.push("play Taylor")
+        await wait_until(lambda: b_plays(run, "Taylor"))
+        run.input.push("play Taylor Swift")
+        await wait_until(lambda: b_cancelled(run))
+        run.input.push("play Taylor Swift", final=True)
+        await wait_until(lambda: run.commit_at is not None)
+        lab.gate("Taylor Swift").set()
+
+    async with SpeculativeRun(model, tools) as run:
+        out, _ = await invoke(run, speech(run))
+    assert [c["id"] for c in out["final_plan"]] == ["a"]
+    assert [c["args"] for c in run.extra_calls] == [{"artist": "Taylor Swift"}]
+    assert out["messages"][-1].content == "playing"
+    assert lab.count("start", "play_song") == 1  # once: the call after the commit point
+    assert lab.times("start", "play_song")[0] >= (run.commit_at or 0)
+    assert run.ledger.get("b").started_at is None  # the speculative b never ran
+
+
+def old_revision_script(v: ListenerView) -> list[Action]:
+    """The script the revision test had: once confirmed it never calls b again."""
+    if v.confirmed:
+        return [Answer("playing")] if {"a", "b"} <= v.results else []
+    artist = "Taylor Swift" if "Swift" in v.transcript else "Taylor"
+    if "a" not in v.calls:
+        return [Call("a", "search", {"artist": artist})]
+    if v.calls["a"][1]["artist"] != artist:
+        return [Revise("a", "search", {"artist": artist})]
+    if v.final:
+        if "a" in v.results and v.calls["b"][1]["artist"] != artist:
+            return [Confirm(("a",)), Call("b", "play_song", {"artist": artist}, ("a",))]
+        return [Confirm(("a", "b"))] if "a" in v.results else [Confirm(("a",))]
+    if "a" not in v.results:
+        return []
+    if "b" not in v.calls or v.calls["b"][1]["artist"] != artist:
+        return [Call("b", "play_song", {"artist": artist}, depends_on=("a",))]
+    return []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_model_waiting_after_every_result_is_in_fails_at_once(backend: str) -> None:
+    # The hang under load, made deterministic: the final input comes before the revised
+    # search's result, the old script confirms only a, sees a's result after the commit
+    # point and pauses for ever (b was cancelled and is never called again). The run
+    # must fail at once, not wait: nothing can reach the model any more.
+    lab = Lab()
+    tools = [gated_search(lab, "Taylor Swift"), lab.tool("play_song", safe=False)]
+    model = model_of(Script(old_revision_script), backend)
+
+    async def speech(run: SpeculativeRun) -> None:
+        run.input.push("play Taylor")
+        await wait_until(lambda: b_plays(run, "Taylor"))
+        run.input.push("play Taylor Swift")
+        await wait_until(lambda: b_cancelled(run))
+        run.input.push("play Taylor Swift", final=True)
+        await wait_until(lambda: run.commit_at is not None)
+        lab.gate("Taylor Swift").set()
+
+    started = time.perf_counter()
+    async with SpeculativeRun(model, tools) as run:
+        with pytest.raises(StalledError, match="every result is in: it must ANSWER"):
+            async with asyncio.timeout(5):  # the old code waited here for ever
+                await invoke(run, speech(run))
+    assert time.perf_counter() - started < 5
+    assert run.commit_at is not None and list(run.speculation.final_records()) == ["a"]
 
 
 async def test_a_cached_result_is_shown_under_the_id_that_asks_for_it() -> None:
@@ -855,3 +1014,98 @@ async def test_a_model_that_pauses_after_the_final_input_gets_a_clear_error(back
     async with SpeculativeRun(model, [lab.tool("search")]) as run:
         with pytest.raises(SpeculativeError, match="paused after the final input"):
             await invoke(run, speech(run))
+
+
+# -- every wait is bounded, or fails at once when it cannot end --------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, 0, -1.0, float("inf"), float("nan"), True, "5"])
+def test_wait_timeout_must_be_a_finite_positive_number(bad: Any) -> None:
+    with pytest.raises(ValueError, match="wait_timeout"):
+        SpeculativeRun(model_of([]), [], wait_timeout=bad)
+
+
+@pytest.mark.parametrize(
+    ("backend", "awaited"),
+    [
+        ("interruptible", "the model session's next chunk"),
+        ("stateless", "a new input update or tool result to show the model"),
+    ],
+)
+async def test_input_that_never_comes_fails_after_the_wait_timeout(
+    backend: str, awaited: str
+) -> None:
+    model = model_of(Script(lambda v: []), backend)  # it waits for more input
+    started = time.perf_counter()
+    async with SpeculativeRun(model, [], wait_timeout=0.2) as run:
+        run.input.push("weather in")  # ... and the user never says more
+        with pytest.raises(WaitTimeoutError) as info:
+            await invoke(run)
+    assert 0.2 <= time.perf_counter() - started < GUARD_S / 2
+    error = info.value
+    assert isinstance(error, TimeoutError) and isinstance(error, SpeculativeError)
+    assert error.timeout == 0.2 and error.awaited == awaited
+    assert str(error).startswith(f"waited 0.2 s for {awaited}")
+    assert "final input not heard yet" in str(error)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_model_waiting_for_a_hung_tool_fails_after_the_wait_timeout(backend: str) -> None:
+    lab = Lab()
+
+    def decide(v: ListenerView) -> list[Action]:
+        if not v.final:
+            return []
+        if not v.confirmed:
+            return [Call("c0", "get_weather", {"city": "Paris"}), Confirm(("c0",))]
+        return [Answer("sunny")] if "c0" in v.results else []  # waits for the result
+
+    model = model_of(Script(decide), backend)
+    async with SpeculativeRun(
+        model, [lab.tool("get_weather", gated=True)], wait_timeout=0.2
+    ) as run:
+        run.input.push("weather in Paris", final=True)
+        with pytest.raises(WaitTimeoutError, match=r"c0 \(get_weather, running\)") as info:
+            await invoke(run)
+    assert "commit point passed" in str(info.value)
+    assert lab.count("cancelled", "get_weather") == 1  # closing the run stopped it
+
+
+async def test_a_result_respond_needs_that_never_comes_fails_after_the_wait_timeout() -> None:
+    lab = Lab()
+
+    def decide(v: ListenerView) -> list[Action]:
+        if not v.confirmed:
+            return [Call("c0", "get_weather", {"city": "Paris"}), Confirm(("c0",))]
+        return [Answer("sunny")]  # at once: respond waits for c0's result
+
+    model = model_of(Script(decide))
+    async with SpeculativeRun(
+        model, [lab.tool("get_weather", gated=True)], wait_timeout=0.2
+    ) as run:
+        run.input.push("weather in Paris", final=True)
+        with pytest.raises(WaitTimeoutError, match="the result of call 'c0' \\(get_weather\\)"):
+            await invoke(run)
+    assert run.answer_at is not None
+
+
+async def test_a_session_waiting_silently_after_the_final_input_fails_at_once() -> None:
+    # The model pauses, then reads the final input and goes on waiting without writing
+    # anything (a trapped session stays trapped silently): nothing else can come before it
+    # confirms, so the run fails at once; the old code waited for ever.
+    script = Script(lambda v: [])
+    model = model_of(script, "interruptible")
+
+    async def speech(run: SpeculativeRun) -> None:
+        run.input.push("play")
+        await wait_until(lambda: any(isinstance(x, ModelAction) for x in run.items))
+        run.input.push("play x", final=True)
+
+    started = time.perf_counter()
+    async with SpeculativeRun(model, []) as run:  # the default wait_timeout (300 s)
+        with pytest.raises(StalledError, match=r"final input .* nothing else can arrive"):
+            async with asyncio.timeout(5):
+                await invoke(run, speech(run))
+    assert time.perf_counter() - started < 5
+    assert script.requests >= 2  # it did read the final input
+    assert [type(x.action) for x in run.items if isinstance(x, ModelAction)] == [Pause]

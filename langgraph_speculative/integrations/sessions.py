@@ -70,6 +70,12 @@ class InterruptibleSession(Protocol):
         uses it to tell an action the model began before it read the user's final input
         from one it began after; without it, an action read after the final input was
         injected counts as begun after it.
+
+        And a ``waiting`` attribute: ``True`` while the generation is blocked until the
+        next injection (trapped or paused, with nothing unread). With it (and
+        ``absorbed``), the nodes tell a model waiting for something that can never come
+        (raised at once as :class:`~langgraph_speculative.errors.StalledError`) from a
+        slow one; without it, only their ``wait_timeout`` bounds such a wait.
         """
 
 
@@ -115,6 +121,8 @@ class SimulatedSession:
         """How many messages were injected."""
         self.absorbed = 0
         """How many injected messages the step that produced the last chunk had read."""
+        self.waiting = False
+        """Whether the generation is blocked until the next injection (nothing unread)."""
 
     @property
     def context(self) -> list[BaseMessage]:
@@ -161,6 +169,14 @@ class SimulatedSession:
         now = asyncio.get_running_loop().time()
         return max(at, now) + self._model.latency.prefill_ms(tokens) / 1e3
 
+    async def _wait_for_injection(self) -> None:
+        """Block until the next injection (the model is trapped or paused)."""
+        self.waiting = not self._inbox
+        try:
+            await self._wake.wait()
+        finally:
+            self.waiting = False
+
     async def _stream(self) -> AsyncIterator[AIMessageChunk]:
         loop = asyncio.get_running_loop()
         tpot = self._model.latency.tpot_ms / 1e3
@@ -174,7 +190,7 @@ class SimulatedSession:
             if trapped and _is_trap(turn):  # still nothing to do: stay trapped, silently
                 if self._fixed:  # a fixed script's trap turn is used up all the same
                     self._context.append(AIMessage(content=turn.text))
-                await self._wake.wait()
+                await self._wait_for_injection()
                 at = max(at, loop.time())
                 continue
             trapped = _is_trap(turn)
@@ -191,7 +207,7 @@ class SimulatedSession:
             self._context.append(AIMessage(content=turn.text, tool_calls=list(turn.tool_calls)))
             if trapped:
                 if not self._inbox:
-                    await self._wake.wait()
+                    await self._wait_for_injection()
                 at = max(at, loop.time())
                 continue
             if not turn.tool_calls and not turn.more:

@@ -53,9 +53,16 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
@@ -81,8 +88,19 @@ from pydantic import ConfigDict
 
 from langgraph_speculative.checkpointer import journal_for
 from langgraph_speculative.cml import cml_system_prompt, to_cml_transcript
-from langgraph_speculative.errors import SpeculativeError
-from langgraph_speculative.executor import Completion, ErrorHandler, ToolExecutor
+from langgraph_speculative.errors import (
+    RequestLimitError,
+    SpeculativeError,
+    StalledError,
+    WaitTimeoutError,
+)
+from langgraph_speculative.executor import (
+    DEFAULT_WAIT_TIMEOUT_S,
+    Completion,
+    ErrorHandler,
+    ToolExecutor,
+    check_wait_timeout,
+)
 from langgraph_speculative.interrupts import (
     BatchingPolicy,
     InterruptManager,
@@ -112,6 +130,42 @@ __all__ = [
 ]
 
 BackendChoice = Literal["auto", "stateless", "interruptible"]
+
+_T = TypeVar("_T")
+
+_STALL_POLL_S = 0.02
+"""How often a session run looks whether the session waits silently (``waiting``)."""
+
+
+async def _bounded(
+    chunks: AsyncIterable[_T], timeout: float, awaited: str, detail: Callable[[], str]
+) -> AsyncGenerator[_T, None]:
+    """Iterate over ``chunks``, failing when the next one takes longer than ``timeout``.
+
+    The wait runs in the caller's task (no task is created per chunk); the iterator is
+    closed when the iteration ends, however it ends.
+
+    Raises:
+        WaitTimeoutError: If a chunk did not come within ``timeout`` seconds.
+    """
+    iterator = aiter(chunks)
+    try:
+        while True:
+            timer = asyncio.timeout(timeout)
+            try:
+                async with timer:
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if not timer.expired():
+                    raise
+                raise WaitTimeoutError(awaited, timeout, detail=detail()) from None
+            yield chunk
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _as_tools(tools: Sequence[BaseTool | Callable[..., Any]]) -> list[BaseTool]:
@@ -277,10 +331,14 @@ class _Run:
         """Absorb the completions already queued; return how many there were."""
         return len(self.absorb(self.executor.ready()))
 
+    async def next_completion(self) -> Completion:
+        """The next finished call, waiting at most the node's ``wait_timeout``."""
+        return await self.executor.next_completion(self.node.wait_timeout)
+
     async def wait_all(self) -> None:
         """Wait until every started call has finished."""
         while self.pending:
-            self.absorb([await self.executor.next_completion()])
+            self.absorb([await self.next_completion()])
             self.drain()
 
     def outstanding(self) -> list[CallRecord]:
@@ -290,11 +348,17 @@ class _Run:
 
     def count_request(self) -> None:
         self.model_requests += 1
-        if self.model_requests > self.node.max_model_requests:
-            raise SpeculativeError(
-                f"the model made {self.node.max_model_requests} requests without a final "
-                "answer; raise max_model_requests if this is expected"
+        limit = self.node.max_model_requests
+        if self.model_requests > limit:
+            raise RequestLimitError(
+                f"the model made {limit} requests without a final "
+                "answer; raise max_model_requests if this is expected",
+                limit=limit,
             )
+
+    def describe(self) -> str:
+        """What the run waits on, for error messages."""
+        return f"model request {self.model_requests}; {self.executor.describe_unfinished()}"
 
     # -- transcript ----------------------------------------------------------------
     def segment_message(self, seg: _Segment, message_id: str | None = None) -> AIMessage:
@@ -405,12 +469,19 @@ class _Run:
         monitor = self.node.monitor(f"{self.prefix}r{self.model_requests}")
         started = time.perf_counter()
         first = True
-        async for chunk in self.node.bound_model.astream(prompt, self.config):
-            if first:
-                self.node.estimator.observe_ttft((time.perf_counter() - started) * 1e3)
-                first = False
-            if isinstance(chunk, AIMessage):  # a chunk, or a whole message if not streaming
-                self.handle(monitor.feed(chunk), seg)
+        chunks = _bounded(
+            self.node.bound_model.astream(prompt, self.config),
+            self.node.wait_timeout,
+            "the model's next stream chunk",
+            self.describe,
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                if first:
+                    self.node.estimator.observe_ttft((time.perf_counter() - started) * 1e3)
+                    first = False
+                if isinstance(chunk, AIMessage):  # a chunk, or a whole message if not streaming
+                    self.handle(monitor.feed(chunk), seg)
         self.handle(monitor.finish(), seg)
         await self.record_turn(seg, seen)
         return seg
@@ -427,13 +498,13 @@ class _Run:
             if self.saved_turn(self.model_requests + 1) is not None:
                 continue  # resuming: the next turn is journaled, whatever arrived
             while self.pending and not policy.request_now(self.outstanding(), arrived=arrived):
-                self.absorb([await self.executor.next_completion()])
+                self.absorb([await self.next_completion()])
                 arrived += 1 + self.drain()
             if seg.calls or seg.invalid:
                 continue
             if seg.trap:
                 if not arrived and not self.pending:
-                    raise SpeculativeError(
+                    raise StalledError(
                         "the model trapped (wrote [TRAP][END] to wait for a result) but no "
                         "call is outstanding and no new result arrived: nothing would wake it"
                     )
@@ -470,19 +541,40 @@ class _Run:
         segments = self.segments
         segments.append(_Segment())
         quiet = True  # no delivery since the model last started a call
+        injected = 0  # messages injected into this session
 
         def deliver() -> None:
-            nonlocal quiet
+            nonlocal quiet, injected
             ready = manager.release(in_critical_section=monitor.in_call)
             if ready:
                 messages = self.absorb(ready)
                 if messages:
                     session.inject(messages)
+                    injected += len(messages)
                     quiet = False
                     segments.append(_Segment())
 
+        def stalled() -> bool:
+            """The session waits, has read every result, and no result is coming."""
+            absorbed = getattr(session, "absorbed", None)
+            return (
+                getattr(session, "waiting", None) is True
+                and isinstance(absorbed, int)
+                and absorbed >= injected
+                and not self.pending
+                and not manager
+            )
+
+        async def watch() -> None:
+            while not stalled():
+                await asyncio.sleep(_STALL_POLL_S)
+            raise StalledError(
+                "the model session waits for a result (trapped) but no call is "
+                "outstanding and every result was delivered: nothing would wake it"
+            )
+
         async def pump() -> None:
-            while True:
+            while True:  # bounded: the stream's chunks are (a trap waits for a result)
                 manager.add([await self.executor.next_completion()])
                 manager.add(self.executor.ready())
                 deliver()
@@ -491,23 +583,29 @@ class _Run:
 
         async def consume() -> None:
             nonlocal quiet
-            async for chunk in stream:
-                events = monitor.feed(chunk)  # before any await: the pump must see in_call
-                if events:
-                    self.handle(events, segments[-1])
-                    for event in events:
-                        if isinstance(event, CallComplete | CallMalformed):
-                            quiet = True
-                        elif isinstance(event, Trap) and quiet and not (self.pending or manager):
-                            raise SpeculativeError(
-                                "the model trapped (wrote [TRAP][END] to wait for a result) "
-                                "but no call is outstanding: nothing would wake it"
-                            )
-                deliver()
-                if isinstance(chunk.content, str):
-                    await tracer.on_llm_new_token(
-                        chunk.content, chunk=ChatGenerationChunk(message=chunk)
-                    )
+            chunks = _bounded(
+                stream, self.node.wait_timeout, "the model session's next chunk", self.describe
+            )
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    events = monitor.feed(chunk)  # before any await: the pump must see in_call
+                    if events:
+                        self.handle(events, segments[-1])
+                        for event in events:
+                            if isinstance(event, CallComplete | CallMalformed):
+                                quiet = True
+                            elif (
+                                isinstance(event, Trap) and quiet and not (self.pending or manager)
+                            ):
+                                raise StalledError(
+                                    "the model trapped (wrote [TRAP][END] to wait for a result) "
+                                    "but no call is outstanding: nothing would wake it"
+                                )
+                    deliver()
+                    if isinstance(chunk.content, str):
+                        await tracer.on_llm_new_token(
+                            chunk.content, chunk=ChatGenerationChunk(message=chunk)
+                        )
             self.handle(monitor.finish(), segments[-1])
 
         callbacks = get_async_callback_manager_for_config(self.config or {})
@@ -516,18 +614,23 @@ class _Run:
         )
         pumping = asyncio.create_task(pump())
         streaming = asyncio.create_task(consume())
+        tasks = [streaming, pumping]
+        if hasattr(session, "waiting"):  # else only wait_timeout bounds a silent wait
+            tasks.append(asyncio.create_task(watch()))
         try:
-            await asyncio.wait((pumping, streaming), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if pumping.done():
                 pumping.result()  # an unhandled tool error: it ends the run
+            if not streaming.done():
+                tasks[-1].result()  # the watcher: stalled, nothing can wake the session
             streaming.result()
         except BaseException as exc:
             await tracer.on_llm_error(exc)
             raise
         finally:
-            for task in (streaming, pumping):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(streaming, pumping, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
@@ -573,11 +676,19 @@ class AsyncToolCallingNode:
         estimator: Latency estimates (tool durations, time to first token) shared across
             runs; learned online.
         margin: See :class:`~langgraph_speculative.interrupts.BatchingPolicy`.
-        max_model_requests: Most model requests in one node run.
+        max_model_requests: Most model requests in one node run; one more fails the run
+            with :class:`~langgraph_speculative.errors.RequestLimitError`.
         messages_key: The state key of the messages.
+        wait_timeout: The most seconds one wait may last (the model's next stream or
+            session chunk, including a trapped session's wait for a result; the next
+            result while the node waits for calls) before it fails with
+            :class:`~langgraph_speculative.errors.WaitTimeoutError`; a finite number > 0.
+            A session that reports ``waiting`` and waits with nothing outstanding fails
+            at once (:class:`~langgraph_speculative.errors.StalledError`).
 
     Raises:
-        ValueError: On an unknown ``until`` or ``backend``.
+        ValueError: On an unknown ``until`` or ``backend``, or a ``wait_timeout`` that is
+            not a finite number > 0.
     """
 
     def __init__(
@@ -596,7 +707,9 @@ class AsyncToolCallingNode:
         margin: float = 1.0,
         max_model_requests: int = 50,
         messages_key: str = "messages",
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S,
     ) -> None:
+        self.wait_timeout = check_wait_timeout(wait_timeout)
         if until not in ("answer", "turn"):
             raise ValueError(f"until must be 'answer' or 'turn', got {until!r}")
         if backend not in ("auto", "stateless", "interruptible"):
@@ -704,8 +817,11 @@ class AsyncToolCallingNode:
             The new messages: model turns, each followed by the results of its calls.
 
         Raises:
-            SpeculativeError: If the model loops without answering, or traps with nothing
+            RequestLimitError: If the model makes more than ``max_model_requests``
+                requests without answering.
+            StalledError: If the model traps (waits for a result) with nothing
                 outstanding.
+            WaitTimeoutError: If a wait lasts longer than ``wait_timeout``.
             Exception: A tool's exception that ``handle_tool_errors`` does not handle.
             CheckpointerError: A damaged journal, or another live run holding the task.
         """
@@ -917,11 +1033,18 @@ class _DispatchingChatModel(BaseChatModel):
         if stop is not None:
             kwargs = {**kwargs, "stop": stop}
         merged: AIMessageChunk | None = None
-        async for chunk in self.inner.astream(messages, config, **kwargs):
-            if isinstance(chunk, AIMessage):  # a chunk, or a whole message if not streaming
-                part = chunk if isinstance(chunk, AIMessageChunk) else _as_chunk(chunk)
-                merged = part if merged is None else merged + part
-                run.handle(monitor.feed(chunk), seg)
+        chunks = _bounded(
+            self.inner.astream(messages, config, **kwargs),
+            run.node.wait_timeout,
+            "the model's next stream chunk",
+            run.describe,
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                if isinstance(chunk, AIMessage):  # a chunk, or a whole message if not streaming
+                    part = chunk if isinstance(chunk, AIMessageChunk) else _as_chunk(chunk)
+                    merged = part if merged is None else merged + part
+                    run.handle(monitor.feed(chunk), seg)
         run.handle(monitor.finish(), seg)
         message = run.segment_message(seg)
         if merged is not None:
@@ -944,6 +1067,8 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
         tools: The tools to run early (by default the request's ``BaseTool`` objects).
         max_concurrency: Most calls at once.
         timeout: Per-call timeout in seconds.
+        wait_timeout: The most seconds one wait (the model's next chunk, the next result
+            of a started call) may last; see :class:`AsyncToolCallingNode`.
 
     Example:
         ```python
@@ -959,11 +1084,13 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
         *,
         max_concurrency: int = 16,
         timeout: float | None = None,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S,
     ) -> None:
         super().__init__()
         self._tools = list(tools) if tools is not None else None
         self._max_concurrency = max_concurrency
         self._timeout = timeout
+        self._wait_timeout = check_wait_timeout(wait_timeout)
         self._node: tuple[tuple[int, ...], AsyncToolCallingNode] | None = None
 
     def _node_for(self, model: BaseChatModel, tools: list[BaseTool]) -> AsyncToolCallingNode:
@@ -981,6 +1108,7 @@ class AsyncToolCallingMiddleware(AgentMiddleware):
                 backend="stateless",
                 max_concurrency=self._max_concurrency,
                 timeout=self._timeout,
+                wait_timeout=self._wait_timeout,
             )
             self._node = (key, node)  # the node holds model and tools: their ids stay valid
         return self._node[1]

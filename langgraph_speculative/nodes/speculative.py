@@ -33,9 +33,15 @@ only if confirmed.
 Failures end the run with an error, never a hang: a line that is not an action
 (:class:`~langgraph_speculative.errors.InteractionFormatError`), a protocol breach
 (:class:`~langgraph_speculative.errors.SpeculativeError`), the input stream closing before
-the final input, an unhandled tool error of a call the model still stands on, and, with a
-stateless model, a ``PAUSE`` when nothing more can arrive. (An interruptible session that
-waits forever cannot be told apart from a slow one; bound it with a timeout.)
+the final input, an unhandled tool error of a call the model still stands on, and a model
+that waits when nothing more can arrive
+(:class:`~langgraph_speculative.errors.StalledError`, raised at once: a ``PAUSE`` after
+the final input or after every result is in; for an interruptible session this needs it
+to report what it has read, ``absorbed``, and, to see a silent wait, ``waiting``; see
+:class:`~langgraph_speculative.integrations.sessions.InterruptibleSession`). Every other
+wait (the model's next chunk, a new event to show it, a result ``respond`` needs) is
+bounded by the run's ``wait_timeout``
+(:class:`~langgraph_speculative.errors.WaitTimeoutError`, naming what was awaited).
 
 What lives across the nodes (the input stream, the executor and its running calls, the
 model session) is a :class:`SpeculativeRun`, passed as LangGraph's runtime ``context``
@@ -136,8 +142,19 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 
 from langgraph_speculative.checkpointer import InterruptAwareCheckpointer, journal_for
-from langgraph_speculative.errors import JournalCorruptError, SpeculativeError
-from langgraph_speculative.executor import ErrorHandler, ToolExecutor, result_message_id
+from langgraph_speculative.errors import (
+    JournalCorruptError,
+    SpeculativeError,
+    StalledError,
+    WaitTimeoutError,
+)
+from langgraph_speculative.executor import (
+    DEFAULT_WAIT_TIMEOUT_S,
+    ErrorHandler,
+    ToolExecutor,
+    check_wait_timeout,
+    result_message_id,
+)
 from langgraph_speculative.input_stream import InputStream, InputUpdate
 from langgraph_speculative.interaction_format import (
     Action,
@@ -212,6 +229,14 @@ class SpeculativeRun:
             An unhandled error of a call the model still stands on fails the run.
         run_id: Names this interaction in the ids of the messages it adds to the graph
             state (a fresh one by default), so several interactions can share a thread.
+        wait_timeout: The most seconds one wait may last (the model's next chunk, a new
+            input update or result to show the model, a result ``respond`` needs) before
+            it fails with :class:`~langgraph_speculative.errors.WaitTimeoutError`; a
+            finite number > 0 (no wait is unbounded). The time a user is silent counts:
+            set it above the longest pause you expect.
+
+    Raises:
+        ValueError: On a ``wait_timeout`` that is not a finite number > 0.
 
     Attributes:
         id: The run's id (``run_id``).
@@ -237,7 +262,9 @@ class SpeculativeRun:
         timeout: float | None = None,
         handle_tool_errors: ErrorHandler = True,
         run_id: str | None = None,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S,
     ) -> None:
+        self.wait_timeout = check_wait_timeout(wait_timeout)
         self.model = model
         self.tools = [t if isinstance(t, BaseTool) else as_tool(t) for t in tools]
         self.id = run_id if run_id is not None else uuid.uuid4().hex[:12]
@@ -457,6 +484,8 @@ class SpeculativeRun:
         """Whether no input, result or cancellation can reach the model any more."""
         if not self._final_seen:
             return False  # more input comes (or the stream closes: the run fails)
+        if self.commit_at is None:
+            return True  # results are held from the final input to the commit point
         if self._processed < sum(1 for r in self.ledger if r.state.terminal):
             return False  # completions still queued
         held: set[str] = set()
@@ -468,6 +497,39 @@ class SpeculativeRun:
                 continue
             return False
         return True
+
+    def _waiting_on(self) -> str:
+        """What the run is waiting on, for error messages."""
+        parts = [
+            "final input heard" if self._final_seen else "final input not heard yet",
+            "commit point passed" if self.commit_at is not None else "commit point not reached",
+            self.executor.describe_unfinished(),
+        ]
+        return "; ".join(parts)
+
+    async def _watch(self, driver: _Driver) -> None:
+        """Fail a wait for the model's next actions that cannot end or lasts too long.
+
+        Raises :class:`StalledError` as soon as the driver proves that the model waits
+        for something that cannot arrive, and :class:`WaitTimeoutError` when the driver
+        made no progress (no chunk, no new request) for :attr:`wait_timeout` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            driver.woken.clear()
+            if driver.stalled():
+                raise StalledError(self._stuck_reason())
+            idle = loop.time() - driver.progress_at
+            if idle >= self.wait_timeout:
+                raise WaitTimeoutError(
+                    driver.awaiting, self.wait_timeout, detail=self._waiting_on()
+                )
+            left = self.wait_timeout - idle
+            if driver.polls() and self._nothing_coming():
+                left = min(left, _STALL_POLL_S)  # a silent wait is seen only by looking
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await driver.woken.wait()
 
     def _stuck_reason(self) -> str:
         if self.commit_at is None:
@@ -488,21 +550,28 @@ class SpeculativeRun:
         assert self._driver is not None and self._failure is not None
         if self._failure.done():
             self._failure.result()
-        task: asyncio.Future[list[Action]] = asyncio.ensure_future(self._driver.actions())
-        waiting: set[asyncio.Future[Any]] = {task, self._failure}
+        driver = self._driver
+        driver.touch()
+        task: asyncio.Future[list[Action]] = asyncio.ensure_future(driver.actions())
+        watcher: asyncio.Future[None] = asyncio.ensure_future(self._watch(driver))
+        watcher.add_done_callback(_retrieve)  # it may fail while the model's actions come
+        waiting: set[asyncio.Future[Any]] = {task, watcher, self._failure}
         try:
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not task.done():
                 task.cancel()
                 task.add_done_callback(_retrieve)
-                await asyncio.wait({task})
+            watcher.cancel()
+            await asyncio.wait((task, watcher))
         if task.done() and not task.cancelled():
-            actions = task.result()
+            actions = task.result()  # or the model's error (a bad line, a failed session)
             if actions and self.journal is not None:  # a completed model turn
                 self._journal_turn("respond" if self.commit_at is not None else "listen", actions)
             return actions
-        self._failure.result()
+        if self._failure.done():
+            self._failure.result()
+        watcher.result()  # stalled, or waited too long: raises
         raise SpeculativeError("the model produced no actions")  # pragma: no cover
 
     # -- listen -----------------------------------------------------------------------
@@ -518,10 +587,12 @@ class SpeculativeRun:
 
         Raises:
             SpeculativeError: If the model breaks the protocol (confirms before the final
-                input, confirms an unknown call, answers before confirming, pauses after
-                the final input with nothing left to wait for), the input stream closes
-                before the final input, or ``listen`` already ran.
+                input, confirms an unknown call, answers before confirming), the input
+                stream closes before the final input, or ``listen`` already ran.
+            StalledError: If the model pauses after the final input (nothing is left to
+                wait for: results are held until it confirms).
             InteractionFormatError: If the model writes a line that is not an action.
+            WaitTimeoutError: If a wait lasts longer than :attr:`wait_timeout`.
         """
         if self._driver is not None:
             raise SpeculativeError("listen() already ran: a SpeculativeRun serves one interaction")
@@ -536,7 +607,7 @@ class SpeculativeRun:
             if heard_final and actions and all(isinstance(a, Pause) for a in actions):
                 # results are held from the final input to CONFIRM (so an aborted call's
                 # result can never reach the model): waiting for one now would never end
-                raise SpeculativeError(
+                raise StalledError(
                     "the model paused after the final input without CONFIRM; after the "
                     "final input it must CONFIRM the calls that stand (results are shown "
                     "after CONFIRM), then CALL what is still missing"
@@ -725,6 +796,8 @@ class SpeculativeRun:
         Raises:
             SpeculativeError: If the model revises, removes or confirms after the commit
                 point, or a call fails with an unhandled error.
+            StalledError: If the model waits after every result is in.
+            WaitTimeoutError: If a wait lasts longer than :attr:`wait_timeout`.
         """
         if self._driver is None:
             raise SpeculativeError("respond() comes after listen()")
@@ -748,7 +821,7 @@ class SpeculativeRun:
                     )
                 elif isinstance(action, Answer):
                     self.answer_at = time.time()
-                    results = [await self.speculation.result(cid) for cid in ids]
+                    results = [await self.speculation.result(cid, self.wait_timeout) for cid in ids]
                     return results, action.text
 
     # -- crash and resume ---------------------------------------------------------------
@@ -1016,22 +1089,50 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+_STALL_POLL_S = 0.02
+"""How often a run looks whether an interruptible session waits silently (``waiting``)."""
+
+
 class _Driver(abc.ABC):
     """Talks to the model: shows it events, reads its actions.
 
     Attributes:
         heard_final: Whether the model had been shown the final input when it began the
             actions :meth:`actions` returned last.
+        woken: Set when something changed that may end a wait (see :meth:`wake`).
+        progress_at: When the driver last made progress (``loop.time()``: a chunk read,
+            a request sent, a wait begun).
+        awaiting: What the driver is waiting for now, for error messages.
     """
 
     heard_final = False
+    awaiting = "the model's next action"
+
+    def __init__(self) -> None:
+        self.woken = asyncio.Event()
+        self.progress_at = asyncio.get_running_loop().time()
+
+    def touch(self, awaiting: str | None = None) -> None:
+        """Record progress (and what is awaited from now on)."""
+        self.progress_at = asyncio.get_running_loop().time()
+        if awaiting is not None:
+            self.awaiting = awaiting
 
     @abc.abstractmethod
     def show(self, items: Sequence[Item]) -> None:
         """Show the model new events."""
 
-    def wake(self) -> None:  # noqa: B027 - optional hook; drivers that poll override it
+    def wake(self) -> None:
         """Something changed in the run (a result was handled, the input ended)."""
+        self.woken.set()
+
+    def stalled(self) -> bool:
+        """Whether the model is proven to wait for something that cannot arrive."""
+        return False
+
+    def polls(self) -> bool:
+        """Whether :meth:`stalled` can turn true without a :meth:`wake` (it is polled)."""
+        return False
 
     @abc.abstractmethod
     async def actions(self) -> list[Action]:
@@ -1044,17 +1145,25 @@ class _Driver(abc.ABC):
 class _SessionDriver(_Driver):
     """An interruptible model: one session, events injected as they happen."""
 
+    awaiting = "the model session's next chunk"
+
     def __init__(self, run: SpeculativeRun, history: Sequence[BaseMessage]) -> None:
+        super().__init__()
         self.run = run
         open_session = run.model.open_session  # type: ignore[attr-defined]
         self.session = open_session([run.system_message(), *history], tools=run.tools)
         self._chunks: AsyncIterator[AIMessageChunk] = aiter(self.session)
         self._buffer = ""
-        self._line_flags: list[bool] = []  # per line begun in the buffer: final shown then?
+        # per line begun in the buffer: final shown then? and what the session had read
+        self._line_flags: list[tuple[bool, int | None]] = []
         self._ended = False
         self._injected = 0  # messages injected into the session so far
         # messages injected when the final input was among them (0: in the opening context)
         self._final_injected: int | None = 0 if run._final_seen else None
+        # the last line read was PAUSE: how many injected messages the model had read when
+        # it began it (None: not a pause, or the session does not say)
+        self._paused_after: int | None = None
+        self._line_absorbed: int | None = None
 
     def show(self, items: Sequence[Item]) -> None:
         messages = to_messages(items, t0=self.run.t0)
@@ -1062,6 +1171,29 @@ class _SessionDriver(_Driver):
         self._injected += len(messages)
         if self._final_injected is None and self.run._final_seen:
             self._final_injected = self._injected
+        self.wake()
+
+    def _absorbed(self) -> int | None:
+        absorbed = getattr(self.session, "absorbed", None)
+        return absorbed if isinstance(absorbed, int) and not isinstance(absorbed, bool) else None
+
+    def stalled(self) -> bool:
+        """Whether the model waits for an injection that can never come.
+
+        It waits (it wrote ``PAUSE``, or the session says it is ``waiting``), it has read
+        everything injected, and nothing more can be injected.
+        """
+        if self._ended or self._buffer.strip() or not self.run._nothing_coming():
+            return False
+        absorbed = self._absorbed()
+        if absorbed is None or absorbed < self._injected:
+            return False  # it has not read everything yet (or cannot tell us)
+        if getattr(self.session, "waiting", None) is True:
+            return True
+        return self._paused_after is not None and self._paused_after >= self._injected
+
+    def polls(self) -> bool:
+        return hasattr(self.session, "waiting") and self._absorbed() is not None
 
     def _final_read(self) -> bool:
         """Whether the model had read the final input when it began the chunk just read.
@@ -1086,12 +1218,14 @@ class _SessionDriver(_Driver):
         except StopAsyncIteration:
             self._ended = True
             return False
+        self.touch()
         if isinstance(chunk.content, str) and chunk.content:
+            self._paused_after = None  # it writes again
             self._feed(chunk.content)
         return True
 
     def _feed(self, text: str) -> None:
-        flag = self._final_read()
+        flag = (self._final_read(), self._absorbed())
         if not self._buffer or self._buffer.endswith("\n"):
             self._line_flags.append(flag)  # the chunk begins a line
         index = text.find("\n")
@@ -1102,7 +1236,10 @@ class _SessionDriver(_Driver):
 
     def _take_line(self) -> str:
         line, _, self._buffer = self._buffer.partition("\n")
-        self.heard_final = self._line_flags.pop(0) if self._line_flags else self.run._final_seen
+        if self._line_flags:
+            self.heard_final, self._line_absorbed = self._line_flags.pop(0)
+        else:
+            self.heard_final, self._line_absorbed = self.run._final_seen, None
         return line
 
     async def actions(self) -> list[Action]:
@@ -1118,7 +1255,10 @@ class _SessionDriver(_Driver):
             text, self._buffer = line + "\n" + self._buffer, ""
             self._line_flags.clear()
             return parse_actions(text)
-        return parse_actions(line) if line.strip() else []
+        actions = parse_actions(line) if line.strip() else []
+        if actions and all(isinstance(a, Pause) for a in actions) and not self._buffer:
+            self._paused_after = self._line_absorbed  # it waits for the next event
+        return actions
 
     async def aclose(self) -> None:
         closer = getattr(self._chunks, "aclose", None)
@@ -1138,6 +1278,7 @@ class _RequestDriver(_Driver):
     """
 
     def __init__(self, run: SpeculativeRun, history: Sequence[BaseMessage]) -> None:
+        super().__init__()
         self.run = run
         self.history = list(history)
         self.system = run.system_message()
@@ -1146,16 +1287,18 @@ class _RequestDriver(_Driver):
         self._continue = False
 
     def show(self, items: Sequence[Item]) -> None:
-        self._wake.set()
+        self.wake()
 
     def wake(self) -> None:
         self._wake.set()
+        super().wake()
 
     async def actions(self) -> list[Action]:
         run = self.run
+        self.touch("a new input update or tool result to show the model")
         while not (self._continue or run._events > self._events_seen):
             if run._nothing_coming():
-                raise SpeculativeError(run._stuck_reason())
+                raise StalledError(run._stuck_reason())
             self._wake.clear()
             await self._wake.wait()
         self._continue = False
@@ -1163,7 +1306,9 @@ class _RequestDriver(_Driver):
         self.heard_final = run._final_seen
         prompt = [self.system, *self.history, *to_messages(run.items, t0=run.t0)]
         text = ""
+        self.touch("the model's next stream chunk")
         async for chunk in run.model.astream(prompt):
+            self.touch()
             if isinstance(chunk.content, str):
                 text += chunk.content
         actions = parse_actions(text) if text.strip() else []
