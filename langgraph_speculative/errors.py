@@ -6,6 +6,9 @@ application can catch the whole family in one place and still tell the cases apa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 __all__ = [
     "CMLSyntaxError",
     "CacheCorruptError",
@@ -27,6 +30,8 @@ __all__ = [
     "RequestError",
     "RequestLimitError",
     "ScriptError",
+    "SkipKind",
+    "SkippedRecord",
     "SpeculativeError",
     "StalledError",
     "StreamFormatError",
@@ -95,6 +100,53 @@ class DataFormatError(SpeculativeError):
         self.record_id = record_id
         prefix = f"record {record_id!r}: " if record_id is not None else ""
         super().__init__(prefix + message)
+
+
+SkipKind = Literal["malformed", "invalid"]
+"""Why a lenient loader skipped a record: ``malformed`` (its structure is broken: not JSON,
+a missing or mistyped field, no answer) or ``invalid`` (well-formed, but it cannot be used:
+a ground-truth call that fails its own schema, an unknown function)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A record a lenient loader left out, where a strict one raises :class:`DataFormatError`.
+
+    The BFCL loader and the labelled-request loader of the plan cache both report these,
+    and every benchmark lists them under ``skipped`` in its JSON report.
+
+    Attributes:
+        id: The record's id (the 0-based index for files whose records have none; for a
+            line with no readable id, ``"<file> line N"``).
+        reason: What is wrong, naming the field, function or argument.
+        kind: ``malformed`` or ``invalid`` (:data:`SkipKind`).
+        file: The name of the file the record is in.
+        line: Its 1-based line in that file, where known.
+
+    Example:
+        ```python
+        from langgraph_speculative.errors import SkippedRecord
+
+        skipped = SkippedRecord("r7", "field 'text' is missing", "malformed", "dev.json", 9)
+        assert skipped.to_json()["id"] == "r7"
+        ```
+    """
+
+    id: str
+    reason: str
+    kind: SkipKind = "malformed"
+    file: str = ""
+    line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry of a report's ``skipped`` list: ``{id, reason, kind, file, line}``."""
+        return {
+            "id": self.id,
+            "reason": self.reason,
+            "kind": self.kind,
+            "file": self.file,
+            "line": self.line,
+        }
 
 
 class ToolTimeoutError(SpeculativeError, TimeoutError):

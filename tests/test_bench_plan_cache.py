@@ -223,13 +223,13 @@ def test_cli_skips_and_reports_malformed_records(
     assert doc["train_requests"] == len(TRAIN) + len(MATCHES)
     skipped = doc["skipped"]
     assert [(s["file"], s["id"]) for s in skipped] == [
-        (str(train_path), "3"),
-        (str(train_path), "6"),
-        (str(train_path), str(len(TRAIN) + len(MATCHES) + 2)),
-        (str(train_path), str(len(TRAIN) + len(MATCHES) + 3)),
-        (str(train_path), str(len(TRAIN) + len(MATCHES) + 4)),
-        (str(stream_path), "2"),
-        (str(stream_path), "5"),
+        (train_path.name, "3"),
+        (train_path.name, "6"),
+        (train_path.name, str(len(TRAIN) + len(MATCHES) + 2)),
+        (train_path.name, str(len(TRAIN) + len(MATCHES) + 3)),
+        (train_path.name, str(len(TRAIN) + len(MATCHES) + 4)),
+        (stream_path.name, "2"),
+        (stream_path.name, "5"),
     ]
     reasons = [s["reason"] for s in skipped]
     assert "'text'" in reasons[0] and "JSON object" in reasons[1]

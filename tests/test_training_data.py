@@ -8,14 +8,13 @@ import pytest
 
 from langgraph_speculative.cache.training_data import (
     LabelledRequest,
-    SkippedRecord,
     hold_out_domains,
     load_labelled,
     load_labelled_report,
     slot_values,
     stratified_split,
 )
-from langgraph_speculative.errors import DataFormatError
+from langgraph_speculative.errors import DataFormatError, SkippedRecord
 
 
 def _req(text: str, domain: str = "train", intent: str = "QUERY", **slots: str) -> LabelledRequest:
@@ -176,13 +175,19 @@ def test_load_labelled_report_skips_and_reports_bad_records(tmp_path: Path) -> N
     requests, skipped = load_labelled_report(path)
     assert [r.text for r in requests] == ["今晚湖人对勇士的比赛", "播放断点"]
     assert requests[0].slots["name"] == ("湖人", "勇士")
-    assert [s.index for s in skipped] == [1, 2, 3, 4, 5, 7]
-    reasons = {s.index: s.reason for s in skipped}
+    assert [s.id for s in skipped] == ["1", "2", "3", "4", "5", "7"]
+    reasons = {int(s.id): s.reason for s in skipped}
     assert "'text'" in reasons[1] and "'slots'" in reasons[2] and "'slots'" in reasons[3]
     assert "not a substring" in reasons[4] and "JSON object" in reasons[5]
     assert "'intent'" in reasons[7]
-    assert all(s.line is None for s in skipped)
-    assert skipped[0].to_json() == {"id": "1", "reason": reasons[1]}
+    assert all(s.line is None and s.kind == "malformed" for s in skipped)
+    assert skipped[0].to_json() == {
+        "id": "1",
+        "reason": reasons[1],
+        "kind": "malformed",
+        "file": "mixed.json",
+        "line": None,
+    }
     # the same records through the lenient load_labelled, and the strict one
     assert load_labelled(path, strict=False) == requests
     with pytest.raises(DataFormatError) as info:
@@ -199,8 +204,8 @@ def test_json_lines_bad_lines_are_skipped_with_their_line(tmp_path: Path) -> Non
     requests, skipped = load_labelled_report(path)
     assert len(requests) == 2
     assert skipped == [
-        SkippedRecord(1, skipped[0].reason, 2),
-        SkippedRecord(2, skipped[1].reason, 4),
+        SkippedRecord("1", skipped[0].reason, "malformed", "mixed.jsonl", 2),
+        SkippedRecord("2", skipped[1].reason, "malformed", "mixed.jsonl", 4),
     ]
     assert "line 2 is not valid JSON" in skipped[0].reason and "'intent'" in skipped[1].reason
     assert skipped[0].to_json()["line"] == 2

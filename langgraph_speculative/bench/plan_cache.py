@@ -72,10 +72,10 @@ from langgraph_speculative.cache.plan_cache import PlanCache
 from langgraph_speculative.cache.plans import ParameterValue, Plan, PlanStep
 from langgraph_speculative.cache.training_data import (
     LabelledRequest,
-    SkippedRecord,
     SlotValue,
     load_labelled_report,
 )
+from langgraph_speculative.errors import SkippedRecord
 
 __all__ = [
     "SYSTEMS",
@@ -458,8 +458,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _skipped_json(file: Path, skipped: Sequence[SkippedRecord]) -> list[dict[str, Any]]:
-    return [{**s.to_json(), "kind": "malformed", "file": str(file)} for s in skipped]
+def _skipped_json(skipped: Sequence[SkippedRecord]) -> list[dict[str, Any]]:
+    return [s.to_json() for s in skipped]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -479,10 +479,10 @@ def run(args: argparse.Namespace) -> int:
     from langgraph_speculative.cache.training_data import hold_out_domains, stratified_split
 
     train, train_skipped = load_labelled_report(args.train, strict=args.strict)
-    skipped = _skipped_json(args.train, train_skipped)
+    skipped = _skipped_json(train_skipped)
     if args.stream is not None:
         stream, stream_skipped = load_labelled_report(args.stream, strict=args.strict)
-        skipped += _skipped_json(args.stream, stream_skipped)
+        skipped += _skipped_json(stream_skipped)
     else:
         train, stream = stratified_split(train, args.test_fraction, seed=args.split_seed)
     held = [d.strip() for d in args.hold_out_domains.split(",") if d.strip()]

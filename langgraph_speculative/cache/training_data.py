@@ -6,8 +6,8 @@ substring of the text, or a list of such substrings for a multi-valued slot: the
 teams of a match, ``{"name": ["湖人", "勇士"]}``). :func:`load_labelled` reads them from a
 JSON array (the SMP2019 ECDT task-1 format, ``[{"text", "domain", "intent", "slots"},
 ...]``) or JSON Lines; :func:`load_labelled_report` reads them too but skips malformed
-records and reports them (:class:`SkippedRecord`). :func:`stratified_split` and
-:func:`hold_out_domains` make the train/test splits the benchmarks use.
+records and reports them (:class:`~langgraph_speculative.errors.SkippedRecord`).
+:func:`stratified_split` and :func:`hold_out_domains` make the train/test splits the benchmarks use.
 
 Example:
     ```python
@@ -34,7 +34,7 @@ Example:
     assert examples[0].label == "train.QUERY"
     assert examples[0].slots == {"startLoc_city": "合肥", "endLoc_city": "北京"}
     assert examples[5].slots == {"name": ("湖人", "勇士")}  # a list is kept as a tuple
-    assert [(s.index, "'intent'" in s.reason) for s in skipped] == [(6, True)]
+    assert [(s.id, "'intent'" in s.reason) for s in skipped] == [("6", True)]
     train, test = stratified_split(examples[:5], test_fraction=0.5, seed=0)
     assert len(train) + len(test) == 5 and {e.label for e in test} == {"train.QUERY"}
     ```
@@ -53,11 +53,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from langgraph_speculative.errors import DataFormatError, RequestError
+from langgraph_speculative.errors import DataFormatError, RequestError, SkippedRecord
 
 __all__ = [
     "LabelledRequest",
-    "SkippedRecord",
     "SlotValue",
     "check_request",
     "hold_out_domains",
@@ -142,29 +141,6 @@ class LabelledRequest:
             other.intent,
             dict(other.slots),
         )
-
-
-@dataclass(frozen=True)
-class SkippedRecord:
-    """A malformed record that :func:`load_labelled_report` left out.
-
-    Attributes:
-        index: Its 0-based record index (in a JSON Lines file: among the non-blank
-            lines), the ``record_id`` a strict load would have raised with.
-        reason: What is wrong with it (names the field).
-        line: Its 1-based line number in a JSON Lines file; ``None`` in a JSON array.
-    """
-
-    index: int
-    reason: str
-    line: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The report entry: ``{"id": str(index), "reason": reason}`` (and ``line``)."""
-        out: dict[str, Any] = {"id": str(self.index), "reason": self.reason}
-        if self.line is not None:
-            out["line"] = self.line
-        return out
 
 
 class _BadRecord(Exception):
@@ -265,7 +241,7 @@ def load_labelled_report(
 
     Returns:
         ``(requests, skipped)``: the good requests in file order, and one
-        :class:`SkippedRecord` per record left out, in file order.
+        :class:`~langgraph_speculative.errors.SkippedRecord` per record left out, in file order.
 
     Raises:
         DataFormatError: If the file is not valid JSON, nor JSON Lines with at least one
@@ -273,6 +249,7 @@ def load_labelled_report(
         FileNotFoundError: If the file does not exist.
     """
     text = Path(path).read_text(encoding="utf-8")
+    name = Path(path).name
     stripped = text.lstrip("\ufeff \t\r\n")
     raws: list[tuple[int, int | None, Any]] = []  # (record index, line, raw record)
     skipped: list[SkippedRecord] = []
@@ -297,7 +274,7 @@ def load_labelled_report(
                         f"{path}: line {lineno} is not valid JSON: {exc}", record_id=str(index)
                     ) from exc
                 reason = f"line {lineno} is not valid JSON: {exc}"
-                skipped.append(SkippedRecord(index, reason, lineno))
+                skipped.append(SkippedRecord(str(index), reason, "malformed", name, lineno))
             index += 1
         if skipped and not raws:
             raise DataFormatError(
@@ -311,8 +288,8 @@ def load_labelled_report(
         except _BadRecord as exc:
             if strict:
                 raise DataFormatError(str(exc), record_id=str(rid)) from None
-            skipped.append(SkippedRecord(rid, str(exc), line_no))
-    skipped.sort(key=lambda s: s.index)
+            skipped.append(SkippedRecord(str(rid), str(exc), "malformed", name, line_no))
+    skipped.sort(key=lambda s: int(s.id))
     return requests, skipped
 
 

@@ -71,7 +71,7 @@ from typing import Any, Literal, overload
 
 from pydantic import ValidationError
 
-from langgraph_speculative.errors import DataFormatError, ScriptError
+from langgraph_speculative.errors import DataFormatError, ScriptError, SkipKind, SkippedRecord
 from langgraph_speculative.integrations.latency import LatencyModel
 from langgraph_speculative.integrations.scripted_tasks import PlannedCall, ScriptedTask
 from langgraph_speculative.integrations.sim_tools import (
@@ -87,8 +87,6 @@ __all__ = [
     "UNPLAYABLE_CATEGORIES",
     "BfclTasks",
     "Kind",
-    "SkipKind",
-    "SkippedRecord",
     "add_strict_argument",
     "bfcl_category",
     "load_bfcl",
@@ -147,11 +145,6 @@ MULTI_TURN_FUNC_DOC_FILES: dict[str, str] = {
 }
 """Class named in a multi-turn record's ``involved_classes`` -> its function-doc file."""
 
-SkipKind = Literal["malformed", "invalid"]
-"""Why a record was skipped: ``malformed`` (its structure is broken: not JSON, a missing
-field, no answer) or ``invalid`` (well-formed, but its ground truth cannot be played: a
-call that fails its function's own schema, an unknown function or parameter)."""
-
 _FILE_NAME = re.compile(r"^BFCL_v\d+_(?P<category>.+)\.jsonl?$")
 _ID_IN_LINE = re.compile(r'"id"\s*:\s*"([^"]*)"')
 _log = logging.getLogger(__name__)
@@ -168,35 +161,6 @@ def bfcl_category(path: str | Path) -> str | None:
     """
     match = _FILE_NAME.match(Path(path).name)
     return match.group("category") if match else None
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedRecord:
-    """A BFCL record the loader did not turn into a task, and why.
-
-    Attributes:
-        id: The record id (for a line with no readable id: ``"<file> line N"``).
-        reason: What is wrong, naming the function and argument where there is one.
-        kind: ``malformed`` or ``invalid`` (see :data:`SkipKind`).
-        file: The name of the file the problem is in.
-        line: The line of that file, where known.
-    """
-
-    id: str
-    reason: str
-    kind: SkipKind
-    file: str
-    line: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as the ``skipped`` entries of the benchmarks' JSON reports."""
-        return {
-            "id": self.id,
-            "reason": self.reason,
-            "kind": self.kind,
-            "file": self.file,
-            "line": self.line,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +207,7 @@ class BfclTasks(Sequence[ScriptedTask]):
 
 
 class _Invalid(DataFormatError):
-    """A well-formed record whose ground truth cannot be played (see :data:`SkipKind`)."""
+    """A well-formed record whose ground truth cannot be played (``kind="invalid"``)."""
 
 
 @dataclass(frozen=True, slots=True)
