@@ -5,7 +5,7 @@ literal block and ``\\ `` joins. mkdocstrings renders docstrings as Markdown, so
 extension rewrites them when griffe loads the package (the source is not touched):
 
 * a role whose target is an object documented in the API reference becomes an autorefs
-  link, ``[`LatencyModel`][langgraph_speculative.integrations.latency.LatencyModel]``;
+  link, ``[`LatencyModel`][langgraph_speculative.integrations.sim.latency.LatencyModel]``;
   any other target (a LangChain class, a private helper) becomes inline code;
 * ``text::`` before an indented block becomes ``text:`` (the block is a code block);
 * ``\\ `` (reST's empty separator, as in ``ModelTurn``\\ s) is dropped.

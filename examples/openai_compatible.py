@@ -12,8 +12,8 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
 from langgraph_speculative.integrations import LatencyModel, PlannedCall, ScriptedTask
-from langgraph_speculative.integrations.sim_server import SimServer
-from langgraph_speculative.integrations.sim_tools import make_simulated_tools
+from langgraph_speculative.integrations.sim.server import SimServer
+from langgraph_speculative.integrations.sim.tools import make_simulated_tools
 from langgraph_speculative.nodes import create_async_agent
 
 FN = {

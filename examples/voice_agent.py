@@ -15,8 +15,8 @@ from langgraph_speculative.integrations import (
     ScriptedChatModel,
     ScriptedTask,
 )
-from langgraph_speculative.integrations.scripted_listener import ListeningResponder
-from langgraph_speculative.integrations.simulated_speech import speech_updates
+from langgraph_speculative.integrations.sim.scripted_listener import ListeningResponder
+from langgraph_speculative.integrations.sim.speech import speech_updates
 from langgraph_speculative.nodes import SpeculativeRun, create_speculative_agent
 
 

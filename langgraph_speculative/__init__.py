@@ -6,7 +6,23 @@ checkpointer that makes runs crash-safe. Simulation and adapters live in
 :mod:`langgraph_speculative.integrations`.
 """
 
-from langgraph_speculative.checkpointer import InterruptAwareCheckpointer, journal_for
+from langgraph_speculative import _moved
+from langgraph_speculative.core.executor import (
+    Completion,
+    ToolExecutor,
+    idempotency_key_of,
+    result_message_id,
+)
+from langgraph_speculative.core.ledger import CallLedger, CallRecord, CallState, Speculation
+from langgraph_speculative.core.safety import (
+    is_idempotent_tool,
+    is_safe_tool,
+    label_tool,
+    takes_idempotency_key,
+)
+from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer, journal_for
+from langgraph_speculative.durability.journal import RunJournal
+from langgraph_speculative.durability.resume import Resolution, ResumeState
 from langgraph_speculative.errors import (
     CheckpointerError,
     ConcurrentResumeError,
@@ -25,23 +41,10 @@ from langgraph_speculative.errors import (
     UnsafeBeforeCommitError,
     WaitTimeoutError,
 )
-from langgraph_speculative.executor import (
-    Completion,
-    ToolExecutor,
-    idempotency_key_of,
-    result_message_id,
-)
-from langgraph_speculative.journal import RunJournal
-from langgraph_speculative.ledger import CallLedger, CallRecord, CallState, Speculation
-from langgraph_speculative.resume import Resolution, ResumeState
-from langgraph_speculative.safety import (
-    is_idempotent_tool,
-    is_safe_tool,
-    label_tool,
-    takes_idempotency_key,
-)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_moved.install()
 
 __all__ = [
     "CallLedger",

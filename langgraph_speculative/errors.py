@@ -218,8 +218,8 @@ class CMLSyntaxError(StreamFormatError):
 class InputUpdateError(SpeculativeError):
     """An input update is malformed or comes too late.
 
-    Raised by :class:`~langgraph_speculative.input_stream.InputStream` when, for example,
-    an update's text is not a string, is empty, is longer than the stream's ``max_chars``,
+    Raised by :class:`~langgraph_speculative.speculative.input_stream.InputStream` when, for
+    example, an update's text is not a string, is empty, is longer than the stream's ``max_chars``,
     or a user update arrives after the final one.
     """
 
@@ -234,7 +234,7 @@ class InputClosedError(SpeculativeError):
 class InteractionFormatError(StreamFormatError):
     """A line of model output is not an action of the clock-based interaction format.
 
-    See :mod:`langgraph_speculative.interaction_format`.
+    See :mod:`langgraph_speculative.speculative.interaction_format`.
 
     Attributes:
         line: The offending line (``None`` when the error is not about one line).

@@ -33,7 +33,11 @@ from langgraph.prebuilt import InjectedState, ToolNode
 from langgraph.types import Send
 from pydantic import BaseModel, Field, ValidationError
 
-from langgraph_speculative.cml import TRAP_BLOCK, render_call
+from langgraph_speculative.async_calling.cml import TRAP_BLOCK, render_call
+from langgraph_speculative.async_calling.interrupts import LatencyEstimator, is_pending_placeholder
+from langgraph_speculative.async_calling.token_monitor import TokenMonitor
+from langgraph_speculative.bench.timeline import TimelineRecorder
+from langgraph_speculative.core.ledger import CallLedger
 from langgraph_speculative.errors import (
     RequestLimitError,
     SpeculativeError,
@@ -48,19 +52,15 @@ from langgraph_speculative.integrations import (
     ScriptedTask,
     TaskResponder,
 )
-from langgraph_speculative.integrations.sessions import SimulatedSession
-from langgraph_speculative.integrations.sim_server import SimServer
-from langgraph_speculative.integrations.sim_tools import ToolJournal, make_simulated_tools
-from langgraph_speculative.interrupts import LatencyEstimator, is_pending_placeholder
-from langgraph_speculative.ledger import CallLedger
+from langgraph_speculative.integrations.sim.server import SimServer
+from langgraph_speculative.integrations.sim.sessions import SimulatedSession
+from langgraph_speculative.integrations.sim.tools import ToolJournal, make_simulated_tools
 from langgraph_speculative.nodes import (
     AsyncToolCallingMiddleware,
     AsyncToolCallingNode,
     async_tools_condition,
     create_async_agent,
 )
-from langgraph_speculative.timeline import TimelineRecorder
-from langgraph_speculative.token_monitor import TokenMonitor
 
 GUARD = 20.0  # seconds: a hang fails the test instead of blocking the suite
 BACKENDS = ["stateless", "interruptible"]

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from langgraph_speculative.bench.async_calling import ideal_ms, run_benchmark
+from langgraph_speculative.bench.async_bench import ideal_ms, run_benchmark
 from langgraph_speculative.integrations import LatencyModel, PlannedCall, ScriptedTask
 
 FN = {
@@ -143,8 +143,8 @@ async def test_multi_step_chains_respect_dependencies() -> None:
 
 
 async def test_a_real_endpoint_runs_the_stateless_modes() -> None:
-    from langgraph_speculative.bench.async_calling import Endpoint
-    from langgraph_speculative.integrations.sim_server import SimServer
+    from langgraph_speculative.bench.async_bench import Endpoint
+    from langgraph_speculative.integrations.sim.server import SimServer
 
     tasks = [_task("p", ["a", "b"]), _task("q", ["x"])]
     lat = LatencyModel.zero()

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_speculative.bench.cache_scale import (
+from langgraph_speculative.bench.cache_scale_bench import (
     parse_backends,
     parse_entries,
     run_cache_scale_benchmark,

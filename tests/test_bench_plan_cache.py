@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_speculative.bench.plan_cache import (
+from langgraph_speculative.bench.plan_cache_bench import (
     SYSTEMS,
     canonical_plans,
     run_plan_cache_benchmark,
@@ -146,7 +146,7 @@ def _match(a: str, b: str, pattern: str) -> LabelledRequest:
 
 
 def test_gold_inputs_of_a_list_slot_compare_as_lists() -> None:
-    from langgraph_speculative.bench.plan_cache import _gold_inputs, _normalised
+    from langgraph_speculative.bench.plan_cache_bench import _gold_inputs, _normalised
 
     plan = canonical_plans([_match(*MATCHES[0])])["sports.MATCH"]
     assert plan.steps[0].inputs == {"name": "{param:name}"}

@@ -13,8 +13,8 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from langgraph_speculative.bench import _recovery_child as child
-from langgraph_speculative.bench.recovery import (
+from langgraph_speculative.bench import recovery_trial as child
+from langgraph_speculative.bench.recovery_bench import (
     METRICS,
     RecoveryConfig,
     RecoveryResult,
@@ -24,13 +24,17 @@ from langgraph_speculative.bench.recovery import (
     run,
     run_recovery_benchmark,
 )
+from langgraph_speculative.core.safety import (
+    is_idempotent_tool,
+    is_safe_tool,
+    takes_idempotency_key,
+)
 from langgraph_speculative.errors import CheckpointerError, SpeculativeError
-from langgraph_speculative.integrations.latency import LatencyModel
-from langgraph_speculative.integrations.scripted_model import ScriptedChatModel
-from langgraph_speculative.safety import is_idempotent_tool, is_safe_tool, takes_idempotency_key
+from langgraph_speculative.integrations.sim.latency import LatencyModel
+from langgraph_speculative.integrations.sim.scripted_model import ScriptedChatModel
 
 FAST = LatencyModel(ttft_ms=60, tpot_ms=2, tool_lo_ms=40, tool_hi_ms=150)
-HAS_WRAPPER = importlib.util.find_spec("langgraph_speculative.checkpointer") is not None
+HAS_WRAPPER = importlib.util.find_spec("langgraph_speculative.durability.checkpointer") is not None
 SYSTEMS = ("stock", "interrupt_aware") if HAS_WRAPPER else ("stock",)
 SEED = 3  # every task of trials 0-2 has a keyless ticket call that runs at once
 
@@ -268,7 +272,9 @@ def test_config_rejects_bad_values(kwargs: dict[str, Any], needle: str) -> None:
 
 
 def test_missing_wrapper_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(__import__("sys").modules, "langgraph_speculative.checkpointer", None)
+    monkeypatch.setitem(
+        __import__("sys").modules, "langgraph_speculative.durability.checkpointer", None
+    )
     with pytest.raises(CheckpointerError, match="--systems stock"):
         child.interrupt_aware_class()
     with pytest.raises(CheckpointerError):
@@ -431,7 +437,7 @@ def test_early_kills_resume_from_the_first_checkpoints(tmp_path: Path) -> None:
 
 
 def test_command_line_writes_the_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from langgraph_speculative.cli import add_latency_arguments
+    from langgraph_speculative.integrations.sim.latency import add_latency_arguments
 
     parser = argparse.ArgumentParser()
     add_latency_arguments(parser, estimates=False)
@@ -454,8 +460,8 @@ def test_command_line_writes_the_json(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_reconcile_policy_asks_the_provider(tmp_path: Path) -> None:
-    from langgraph_speculative.ledger import CallLedger
-    from langgraph_speculative.resume import ResolutionKind
+    from langgraph_speculative.core.ledger import CallLedger
+    from langgraph_speculative.durability.resume import ResolutionKind
 
     journal = child.Journal(tmp_path / "journal.jsonl")
     journal.apply_effect({"trial": 1, "call_id": "sent", "tool": "send_email"}, None)

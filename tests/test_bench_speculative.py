@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_speculative.bench.speculative import MODES, run_speculative_benchmark
+from langgraph_speculative.bench.speculative_bench import MODES, run_speculative_benchmark
 from langgraph_speculative.cli import main
 from langgraph_speculative.integrations import LatencyModel, PlannedCall, ScriptedTask
 

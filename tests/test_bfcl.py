@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from langgraph_speculative.errors import DataFormatError
-from langgraph_speculative.integrations.bfcl import (
+from langgraph_speculative.integrations.sim.bfcl import (
     MULTI_TURN_FUNC_DOC_FILES,
     bfcl_category,
     load_bfcl,
     parse_call,
 )
-from langgraph_speculative.integrations.latency import LatencyModel
-from langgraph_speculative.integrations.scripted_tasks import ScriptedTask
-from langgraph_speculative.integrations.sim_tools import make_simulated_tools
+from langgraph_speculative.integrations.sim.latency import LatencyModel
+from langgraph_speculative.integrations.sim.scripted_tasks import ScriptedTask
+from langgraph_speculative.integrations.sim.tools import make_simulated_tools
 
 ZERO = LatencyModel.zero()
 

@@ -19,16 +19,11 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph_speculative.checkpointer import InterruptAwareCheckpointer, journal_for
-from langgraph_speculative.errors import (
-    CheckpointerError,
-    ConcurrentResumeError,
-    JournalCorruptError,
-    SpeculativeError,
-)
-from langgraph_speculative.executor import ToolExecutor
-from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
-from langgraph_speculative.journal import (
+from langgraph_speculative.core.executor import ToolExecutor
+from langgraph_speculative.core.ledger import CallRecord, CallState
+from langgraph_speculative.core.safety import label_tool
+from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer, journal_for
+from langgraph_speculative.durability.journal import (
     JOURNAL_CHANNEL,
     JOURNAL_TASK_PREFIX,
     LEASE_CHANNEL,
@@ -38,10 +33,15 @@ from langgraph_speculative.journal import (
     Lease,
     RunJournal,
 )
-from langgraph_speculative.ledger import CallRecord, CallState
+from langgraph_speculative.durability.resume import TurnRecord
+from langgraph_speculative.errors import (
+    CheckpointerError,
+    ConcurrentResumeError,
+    JournalCorruptError,
+    SpeculativeError,
+)
+from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
 from langgraph_speculative.nodes import create_async_agent
-from langgraph_speculative.resume import TurnRecord
-from langgraph_speculative.safety import label_tool
 
 ZERO = LatencyModel.zero()
 
@@ -409,11 +409,11 @@ from pathlib import Path
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from langgraph_speculative.checkpointer import InterruptAwareCheckpointer
+from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer
 from langgraph_speculative.errors import ConcurrentResumeError
 from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
 from langgraph_speculative.nodes import create_async_agent
-from langgraph_speculative.safety import label_tool
+from langgraph_speculative.core.safety import label_tool
 
 db, flag, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
@@ -512,8 +512,8 @@ async def test_a_result_that_cannot_be_stored_is_not_delivered() -> None:
 async def test_journal_round_trip_of_every_record_type() -> None:
     from langchain_core.messages import ToolMessage as TM
 
-    from langgraph_speculative.ledger import InputRecord, Speculation
-    from langgraph_speculative.resume import TurnRecord
+    from langgraph_speculative.core.ledger import InputRecord, Speculation
+    from langgraph_speculative.durability.resume import TurnRecord
 
     saver = InMemorySaver()
     ck = parent(saver)

@@ -19,7 +19,7 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import _CAPABILITY_METHOD_MAP
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph_speculative.checkpointer import InterruptAwareCheckpointer
+from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer
 
 Factory = Callable[[], AsyncGenerator[BaseCheckpointSaver[Any], None]]
 

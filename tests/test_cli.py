@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from helpers import write_mixed_bfcl
 
+from langgraph_speculative.bench.demo import demo_tasks
 from langgraph_speculative.cli import main
-from langgraph_speculative.demo import demo_tasks
 
 
 def test_demo_tasks_are_valid() -> None:
@@ -144,7 +144,7 @@ def test_serve_sim_skips_unplayable_records(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from langgraph_speculative.cli import build_parser
-    from langgraph_speculative.integrations.sim_server import build_server
+    from langgraph_speculative.integrations.sim.server import build_server
 
     data, answers = write_mixed_bfcl(tmp_path)
     args = build_parser().parse_args(

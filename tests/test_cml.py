@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.messages.tool import tool_call
 from langchain_core.tools import tool
 
-from langgraph_speculative.cml import (
+from langgraph_speculative.async_calling.cml import (
     CALL,
     END,
     HEAD,

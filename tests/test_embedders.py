@@ -14,7 +14,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from langgraph_speculative.cache._model_files import sha256_json
-from langgraph_speculative.cache.embedders import (
+from langgraph_speculative.cache.vectors.embeddings import (
     NgramEmbeddings,
     embedding_dimension,
     local_huggingface_embeddings,
@@ -112,7 +112,7 @@ def test_deterministic_across_processes() -> None:
     emb = NgramEmbeddings(dim=64)
     code = (
         "import json, sys\n"
-        "from langgraph_speculative.cache.embedders import NgramEmbeddings\n"
+        "from langgraph_speculative.cache.vectors.embeddings import NgramEmbeddings\n"
         "print(json.dumps(NgramEmbeddings(dim=64).embed_query(sys.argv[1])))\n"
     )
     out = subprocess.run(

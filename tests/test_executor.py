@@ -35,7 +35,7 @@ from langgraph_speculative import (
     label_tool,
     result_message_id,
 )
-from langgraph_speculative.executor import DEFAULT_WAIT_TIMEOUT_S, check_wait_timeout
+from langgraph_speculative.core.executor import DEFAULT_WAIT_TIMEOUT_S, check_wait_timeout
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -1173,7 +1173,7 @@ async def test_many_zero_latency_calls() -> None:
 
 
 async def test_tools_receive_their_idempotency_key() -> None:
-    from langgraph_speculative.executor import idempotency_key_of
+    from langgraph_speculative.core.executor import idempotency_key_of
 
     seen: list[str | None] = []
 

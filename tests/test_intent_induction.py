@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from langgraph_speculative.cache import Plan, PlanStep
-from langgraph_speculative.cache.intent_induction import INDUCED_PARTITION, IntentInducer
-from langgraph_speculative.cache.vector_index import VectorHit
+from langgraph_speculative.cache.intent.induction import INDUCED_PARTITION, IntentInducer
+from langgraph_speculative.cache.vectors.vector_index import VectorHit
 
 
 def _hit(key: str, score: float, induced: str) -> VectorHit:

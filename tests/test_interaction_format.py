@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
+from langgraph_speculative.core.ledger import InputRecord
+from langgraph_speculative.core.safety import label_tool
 from langgraph_speculative.errors import InteractionFormatError, StreamFormatError
-from langgraph_speculative.interaction_format import (
+from langgraph_speculative.speculative.interaction_format import (
     ACTION_KEYWORDS,
     Action,
     Answer,
@@ -38,8 +40,6 @@ from langgraph_speculative.interaction_format import (
     to_messages,
     unescape_text,
 )
-from langgraph_speculative.ledger import InputRecord
-from langgraph_speculative.safety import label_tool
 
 T0 = 1_700_000_000.0
 

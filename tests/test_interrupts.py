@@ -9,8 +9,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph.message import add_messages
 
-from langgraph_speculative.executor import Completion, result_message_id
-from langgraph_speculative.interrupts import (
+from langgraph_speculative.async_calling.interrupts import (
     PENDING_CONTENT,
     BatchingPolicy,
     InterruptManager,
@@ -18,7 +17,8 @@ from langgraph_speculative.interrupts import (
     is_pending_placeholder,
     pending_placeholder,
 )
-from langgraph_speculative.ledger import CallRecord, CallState
+from langgraph_speculative.core.executor import Completion, result_message_id
+from langgraph_speculative.core.ledger import CallRecord, CallState
 
 
 def record(

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, ToolMessage, message_to_dict
 
-from langgraph_speculative.errors import IllegalTransitionError, SpeculativeError, UnknownCallError
-from langgraph_speculative.ledger import (
+from langgraph_speculative.core.ledger import (
     CallLedger,
     CallRecord,
     CallState,
@@ -23,6 +22,7 @@ from langgraph_speculative.ledger import (
     Speculation,
     canonical_json,
 )
+from langgraph_speculative.errors import IllegalTransitionError, SpeculativeError, UnknownCallError
 
 S = CallState
 LEGAL: set[tuple[CallState, CallState]] = {
@@ -640,7 +640,7 @@ def test_a_failing_listener_does_not_break_the_ledger(caplog: pytest.LogCaptureF
 
     ledger.subscribe(bad)
     ledger.subscribe(lambda ev: seen.append(ev.kind))
-    with caplog.at_level(logging.ERROR, logger="langgraph_speculative.ledger"):
+    with caplog.at_level(logging.ERROR, logger="langgraph_speculative.core.ledger"):
         ledger.create("a", "t", {})
         ledger.transition("a", S.RUNNING)
     assert seen == ["created", "state"]

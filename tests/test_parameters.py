@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langgraph_speculative.cache.parameters import (
+from langgraph_speculative.cache.parameters.extractor import (
     Parameter,
     ParameterExtractor,
     load_gazetteers,

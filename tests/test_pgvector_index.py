@@ -10,7 +10,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from langgraph_speculative.cache.pgvector_index import PgVectorIndex
+from langgraph_speculative.cache.vectors.pgvector_index import PgVectorIndex
 from langgraph_speculative.errors import (
     CacheCorruptError,
     EmbeddingDimensionError,

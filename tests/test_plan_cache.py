@@ -564,7 +564,7 @@ def test_a_concrete_plan_holding_the_list_is_stored_as_a_list_template(
 
 
 def test_slot_values_first_value_unless_multi_valued() -> None:
-    from langgraph_speculative.cache.parameters import Parameter
+    from langgraph_speculative.cache.parameters.extractor import Parameter
     from langgraph_speculative.cache.plan_cache import _slot_values
 
     params = [

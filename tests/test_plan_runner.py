@@ -10,15 +10,15 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.graph.message import add_messages
 
 from langgraph_speculative import CallLedger, CallState, ToolExecutor
-from langgraph_speculative.cache.plan_runner import (
+from langgraph_speculative.cache.plans.plan import Plan
+from langgraph_speculative.cache.plans.runner import (
     PlanRun,
     plan_call_id,
     plan_message_id,
     run_plan,
 )
-from langgraph_speculative.cache.plans import Plan
+from langgraph_speculative.core.executor import result_message_id
 from langgraph_speculative.errors import MissingParameterError, SpeculativeError
-from langgraph_speculative.executor import result_message_id
 
 
 def make_plan(*steps: dict[str, Any], parameters: list[str] | None = None) -> Plan:
@@ -337,7 +337,7 @@ async def test_a_run_resumed_from_the_journal_does_not_repeat_finished_steps() -
     from langgraph.checkpoint.base import empty_checkpoint
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from langgraph_speculative.journal import RunJournal
+    from langgraph_speculative.durability.journal import RunJournal
 
     saver = InMemorySaver()
     parent = saver.put(

@@ -7,13 +7,13 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 
-from langgraph_speculative.cache.planner import (
+from langgraph_speculative.cache.plans.plan import Plan
+from langgraph_speculative.cache.plans.planner import (
     DEFAULT_SYSTEM_PROMPT,
     LLMPlanner,
     PlanDraft,
     TemplatePlanner,
 )
-from langgraph_speculative.cache.plans import Plan
 from langgraph_speculative.errors import (
     MissingParameterError,
     PlanCacheError,

@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from langgraph_speculative.cache.plans import (
+from langgraph_speculative.cache.plans.plan import (
     LIST_SEPARATOR,
     Plan,
     PlanStep,

@@ -29,15 +29,15 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import Field
 
-from langgraph_speculative.checkpointer import InterruptAwareCheckpointer
+from langgraph_speculative.core.executor import ToolExecutor, idempotency_key_of
+from langgraph_speculative.core.ledger import CallRecord, CallState, Speculation
+from langgraph_speculative.core.safety import label_tool
+from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer
+from langgraph_speculative.durability.journal import RunJournal
+from langgraph_speculative.durability.resume import Resolution, raise_outcome_unknown
 from langgraph_speculative.errors import OutcomeUnknownError
-from langgraph_speculative.executor import ToolExecutor, idempotency_key_of
 from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
-from langgraph_speculative.journal import RunJournal
-from langgraph_speculative.ledger import CallRecord, CallState, Speculation
 from langgraph_speculative.nodes import AsyncToolCallingNode, create_async_agent
-from langgraph_speculative.resume import Resolution, raise_outcome_unknown
-from langgraph_speculative.safety import label_tool
 
 ZERO = LatencyModel.zero()
 GUARD = 20.0
@@ -491,11 +491,11 @@ _CHILD = textwrap.dedent(
     from langchain_core.runnables import RunnableConfig
     from langchain_core.tools import tool
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from langgraph_speculative.checkpointer import InterruptAwareCheckpointer
-    from langgraph_speculative.executor import idempotency_key_of
+    from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer
+    from langgraph_speculative.core.executor import idempotency_key_of
     from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
     from langgraph_speculative.nodes import create_async_agent
-    from langgraph_speculative.safety import label_tool
+    from langgraph_speculative.core.safety import label_tool
 
     db, effects, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 

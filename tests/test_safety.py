@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from langchain_core.tools import BaseTool, tool
 
-from langgraph_speculative.safety import SAFE_METADATA_KEY, is_safe_tool, label_tool
+from langgraph_speculative.core.safety import SAFE_METADATA_KEY, is_safe_tool, label_tool
 
 
 def make_tool(metadata: dict[str, Any] | None = None) -> BaseTool:

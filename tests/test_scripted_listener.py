@@ -10,9 +10,12 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from langgraph_speculative.integrations import PlannedCall, ScriptedTask
-from langgraph_speculative.integrations.scripted_listener import ListenerView, ListeningResponder
-from langgraph_speculative.integrations.simulated_speech import speech_updates
-from langgraph_speculative.interaction_format import (
+from langgraph_speculative.integrations.sim.scripted_listener import (
+    ListenerView,
+    ListeningResponder,
+)
+from langgraph_speculative.integrations.sim.speech import speech_updates
+from langgraph_speculative.speculative.interaction_format import (
     Action,
     Answer,
     Call,

@@ -28,7 +28,7 @@ from langgraph_speculative.integrations import (
     TaskResponder,
     plan_stream,
 )
-from langgraph_speculative.integrations.sim_server import SimServer
+from langgraph_speculative.integrations.sim.server import SimServer
 
 SEARCH = {
     "name": "search",

@@ -15,7 +15,7 @@ from langchain_core.messages import (
 )
 from langchain_core.tools import tool
 
-from langgraph_speculative.cml import TRAP_BLOCK
+from langgraph_speculative.async_calling.cml import TRAP_BLOCK
 from langgraph_speculative.errors import ScriptError
 from langgraph_speculative.integrations import (
     LatencyModel,
@@ -25,7 +25,7 @@ from langgraph_speculative.integrations import (
     ScriptedTask,
     TaskResponder,
 )
-from langgraph_speculative.integrations.sessions import (
+from langgraph_speculative.integrations.sim.sessions import (
     InterruptibleChatModel,
     InterruptibleSession,
     SimulatedSession,

@@ -29,9 +29,10 @@ from langgraph_speculative.integrations import (
     ModelTurn,
     PlannedCall,
     ScriptedTask,
-    sim_server,
 )
-from langgraph_speculative.integrations.sim_server import SimServer
+from langgraph_speculative.integrations.sim import server as sim_server
+from langgraph_speculative.integrations.sim.latency import add_latency_arguments
+from langgraph_speculative.integrations.sim.server import SimServer
 
 WEATHER = {
     "name": "get_weather",
@@ -370,7 +371,7 @@ def test_repeated_task_ids_are_refused() -> None:
 # -- command line -------------------------------------------------------------------------
 def serve_sim_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serve-sim")
-    cli.add_latency_arguments(parser)
+    add_latency_arguments(parser)
     sim_server.add_arguments(parser)
     return parser
 
@@ -415,7 +416,7 @@ BFCL = Path(__file__).resolve().parents[2] / "shared" / "data" / "bfcl"
 
 @pytest.mark.shared_data
 def test_build_server_loads_bfcl_tasks() -> None:
-    if importlib.util.find_spec("langgraph_speculative.integrations.bfcl") is None:
+    if importlib.util.find_spec("langgraph_speculative.integrations.sim.bfcl") is None:
         pytest.skip("the BFCL loader is not there yet")
     if not BFCL.is_dir():
         pytest.skip("../shared/data is absent")
@@ -445,10 +446,10 @@ def test_build_server_loads_bfcl_tasks() -> None:
 def test_run_serves_until_interrupted() -> None:
     code = (
         "import argparse, sys\n"
-        "from langgraph_speculative import cli\n"
-        "from langgraph_speculative.integrations import sim_server\n"
+        "from langgraph_speculative.integrations.sim.latency import add_latency_arguments\n"
+        "from langgraph_speculative.integrations.sim import server as sim_server\n"
         "p = argparse.ArgumentParser()\n"
-        "cli.add_latency_arguments(p)\n"
+        "add_latency_arguments(p)\n"
         "sim_server.add_arguments(p)\n"
         "sys.exit(sim_server.run(p.parse_args(sys.argv[1:])))\n"
     )

@@ -13,10 +13,11 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 from pydantic import ValidationError
 
+from langgraph_speculative.core.safety import is_safe_tool
 from langgraph_speculative.errors import DataFormatError
-from langgraph_speculative.integrations import sim_tools
-from langgraph_speculative.integrations.latency import LatencyModel
-from langgraph_speculative.integrations.sim_tools import (
+from langgraph_speculative.integrations.sim import tools as sim_tools
+from langgraph_speculative.integrations.sim.latency import LatencyModel
+from langgraph_speculative.integrations.sim.tools import (
     ToolJournal,
     default_result,
     expected_tool_ms,
@@ -25,7 +26,6 @@ from langgraph_speculative.integrations.sim_tools import (
     make_simulated_tools,
     openai_safe_name,
 )
-from langgraph_speculative.safety import is_safe_tool
 
 ZERO = LatencyModel.zero()
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from langgraph_speculative.integrations.simulated_speech import (
+from langgraph_speculative.integrations.sim.speech import (
     Knowledge,
     call_knowledge,
     is_cjk_text,

@@ -10,8 +10,8 @@ from langchain_core.messages import ToolCall
 from langchain_core.tools import BaseTool, StructuredTool
 
 from langgraph_speculative import CallState, Speculation, SpeculativeError, ToolExecutor, label_tool
-from langgraph_speculative.safety import is_safe_tool
-from langgraph_speculative.speculation import CommitOutcome, SpeculationManager
+from langgraph_speculative.core.safety import is_safe_tool
+from langgraph_speculative.speculative.manager import CommitOutcome, SpeculationManager
 
 
 class Lab:

@@ -32,9 +32,16 @@ from langgraph_speculative.integrations import (
     ScriptedChatModel,
     ScriptedTask,
 )
-from langgraph_speculative.integrations.scripted_listener import ListenerView, ListeningResponder
-from langgraph_speculative.integrations.simulated_speech import speech_updates
-from langgraph_speculative.interaction_format import (
+from langgraph_speculative.integrations.sim.scripted_listener import (
+    ListenerView,
+    ListeningResponder,
+)
+from langgraph_speculative.integrations.sim.speech import speech_updates
+from langgraph_speculative.nodes.speculative import (
+    SpeculativeRun,
+    create_speculative_agent,
+)
+from langgraph_speculative.speculative.interaction_format import (
     Action,
     Answer,
     Call,
@@ -46,10 +53,6 @@ from langgraph_speculative.interaction_format import (
     UserInput,
     render_actions,
     to_messages,
-)
-from langgraph_speculative.nodes.speculative import (
-    SpeculativeRun,
-    create_speculative_agent,
 )
 
 GUARD_S = 20  # only against hangs; nothing asserts how fast a run is

@@ -21,9 +21,11 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph_speculative.checkpointer import InterruptAwareCheckpointer
+from langgraph_speculative.core.executor import idempotency_key_of
+from langgraph_speculative.core.ledger import Speculation
+from langgraph_speculative.core.safety import label_tool
+from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer
 from langgraph_speculative.errors import InputUpdateError
-from langgraph_speculative.executor import idempotency_key_of
 from langgraph_speculative.integrations import (
     LatencyModel,
     ModelTurn,
@@ -31,11 +33,12 @@ from langgraph_speculative.integrations import (
     ScriptedChatModel,
     ScriptedTask,
 )
-from langgraph_speculative.integrations.scripted_listener import ListenerView, ListeningResponder
-from langgraph_speculative.interaction_format import ToolResult
-from langgraph_speculative.ledger import Speculation
+from langgraph_speculative.integrations.sim.scripted_listener import (
+    ListenerView,
+    ListeningResponder,
+)
 from langgraph_speculative.nodes.speculative import SpeculativeRun, create_speculative_agent
-from langgraph_speculative.safety import label_tool
+from langgraph_speculative.speculative.interaction_format import ToolResult
 
 GUARD = 20.0
 BACKENDS = ["stateless", "interruptible"]

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from langchain_core.tools import tool
 
+from langgraph_speculative.bench.timeline import Span, TimelineRecorder, plot_timelines
 from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
-from langgraph_speculative.timeline import Span, TimelineRecorder, plot_timelines
 
 
 async def test_recorder_sees_model_and_tool_spans() -> None:

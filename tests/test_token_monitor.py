@@ -15,11 +15,9 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
 from langchain_core.messages.tool import tool_call
 
-from langgraph_speculative import token_monitor as tm
-from langgraph_speculative.cml import CALL, END, HEAD, INTR, TRAP, render_call
-from langgraph_speculative.errors import StreamFormatError
-from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
-from langgraph_speculative.token_monitor import (
+from langgraph_speculative.async_calling import token_monitor as tm
+from langgraph_speculative.async_calling.cml import CALL, END, HEAD, INTR, TRAP, render_call
+from langgraph_speculative.async_calling.token_monitor import (
     CallComplete,
     CallMalformed,
     CallStarted,
@@ -29,6 +27,8 @@ from langgraph_speculative.token_monitor import (
     TokenMonitor,
     Trap,
 )
+from langgraph_speculative.errors import StreamFormatError
+from langgraph_speculative.integrations import LatencyModel, ModelTurn, ScriptedChatModel
 
 # -- strategies ------------------------------------------------------------------------------
 

@@ -11,8 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from langgraph_speculative.cache.faiss_index import FaissIndex
-from langgraph_speculative.cache.vector_index import VectorHit, VectorIndex, open_vector_index
+from langgraph_speculative.cache.vectors.faiss_index import FaissIndex
+from langgraph_speculative.cache.vectors.vector_index import (
+    VectorHit,
+    VectorIndex,
+    open_vector_index,
+)
 from langgraph_speculative.errors import EmbeddingDimensionError, PlanCacheError, RequestError
 
 BACKENDS = ["faiss", "faiss-hnsw", "pgvector"]

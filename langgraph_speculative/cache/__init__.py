@@ -26,30 +26,30 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from langgraph_speculative.cache.embedders import (
-        NgramEmbeddings,
-        local_huggingface_embeddings,
-    )
-    from langgraph_speculative.cache.faiss_index import FaissIndex
-    from langgraph_speculative.cache.intent import (
+    from langgraph_speculative.cache.intent.classifier import (
         IntentClassifier,
         IntentPrediction,
         LearnedIntents,
     )
-    from langgraph_speculative.cache.intent_induction import IntentInducer
-    from langgraph_speculative.cache.parameters import (
+    from langgraph_speculative.cache.intent.induction import IntentInducer
+    from langgraph_speculative.cache.parameters.extractor import (
         Parameter,
         ParameterExtractor,
         load_gazetteers,
         normalise_value,
     )
-    from langgraph_speculative.cache.pgvector_index import PgVectorIndex
     from langgraph_speculative.cache.plan_cache import CacheHit, CacheLookup, PlanCache
-    from langgraph_speculative.cache.plan_runner import PlanRun, run_plan
-    from langgraph_speculative.cache.planner import LLMPlanner, PlanDraft, TemplatePlanner
-    from langgraph_speculative.cache.plans import Plan, PlanStep
+    from langgraph_speculative.cache.plans.plan import Plan, PlanStep
+    from langgraph_speculative.cache.plans.planner import LLMPlanner, PlanDraft, TemplatePlanner
+    from langgraph_speculative.cache.plans.runner import PlanRun, run_plan
     from langgraph_speculative.cache.training_data import LabelledRequest, load_labelled
-    from langgraph_speculative.cache.vector_index import (
+    from langgraph_speculative.cache.vectors.embeddings import (
+        NgramEmbeddings,
+        local_huggingface_embeddings,
+    )
+    from langgraph_speculative.cache.vectors.faiss_index import FaissIndex
+    from langgraph_speculative.cache.vectors.pgvector_index import PgVectorIndex
+    from langgraph_speculative.cache.vectors.vector_index import (
         VectorHit,
         VectorIndex,
         open_vector_index,

@@ -12,8 +12,8 @@ A request goes through five cheap stages before any LLM is asked:
 
 On a miss the caller plans (an LLM planner) and :meth:`PlanCache.store` keeps the plan as a
 template. Requests of unknown intent are not dropped: they are matched against plans of
-*induced* intents (:mod:`~langgraph_speculative.cache.intent_induction`), and the induced
-intents are learned online (:class:`~langgraph_speculative.cache.intent.LearnedIntents`,
+*induced* intents (:mod:`~langgraph_speculative.cache.intent.induction`), and the induced
+intents are learned online (:class:`~langgraph_speculative.cache.intent.classifier.LearnedIntents`,
 refitted inside :meth:`PlanCache.store`), so a new task type is recognised after a couple
 of planned requests.
 
@@ -77,13 +77,21 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langgraph_speculative.cache._model_files import read_tagged_json
-from langgraph_speculative.cache.embedders import NgramEmbeddings
-from langgraph_speculative.cache.intent import IntentClassifier, IntentPrediction, LearnedIntents
-from langgraph_speculative.cache.intent_induction import IntentInducer
-from langgraph_speculative.cache.parameters import Parameter, ParameterExtractor
-from langgraph_speculative.cache.plans import ParameterValue, Plan
+from langgraph_speculative.cache.intent.classifier import (
+    IntentClassifier,
+    IntentPrediction,
+    LearnedIntents,
+)
+from langgraph_speculative.cache.intent.induction import IntentInducer
+from langgraph_speculative.cache.parameters.extractor import Parameter, ParameterExtractor
+from langgraph_speculative.cache.plans.plan import ParameterValue, Plan
 from langgraph_speculative.cache.training_data import LabelledRequest, check_request
-from langgraph_speculative.cache.vector_index import VectorHit, VectorIndex, open_vector_index
+from langgraph_speculative.cache.vectors.embeddings import NgramEmbeddings
+from langgraph_speculative.cache.vectors.vector_index import (
+    VectorHit,
+    VectorIndex,
+    open_vector_index,
+)
 from langgraph_speculative.errors import (
     CacheCorruptError,
     EmbeddingDimensionError,
@@ -179,7 +187,7 @@ class PlanCache:
         embeddings: Embeds stripped requests (any LangChain ``Embeddings``; vectors are
             L2-normalised here, so inner product is cosine).
         index: The vector back-end (faiss by default, in memory); see
-            :func:`~langgraph_speculative.cache.vector_index.open_vector_index`.
+            :func:`~langgraph_speculative.cache.vectors.vector_index.open_vector_index`.
         classifier: The intent classifier; required when ``intent_gating`` is on.
         extractor: The parameter extractor; required when ``strip_parameters`` is on.
         thresholds: Per-intent similarity thresholds (see :meth:`calibrate`).

@@ -5,15 +5,15 @@ output token, tool latency) and the wire shapes of an OpenAI chat-completions st
 *choices* of the model come from a script.
 """
 
-from langgraph_speculative.integrations.latency import Backend, LatencyModel, count_tokens
-from langgraph_speculative.integrations.scripted_model import (
+from langgraph_speculative.integrations.sim.latency import Backend, LatencyModel, count_tokens
+from langgraph_speculative.integrations.sim.scripted_model import (
     ModelTurn,
     Responder,
     ScriptedChatModel,
     StreamPiece,
     plan_stream,
 )
-from langgraph_speculative.integrations.scripted_tasks import (
+from langgraph_speculative.integrations.sim.scripted_tasks import (
     PlannedCall,
     ScriptedTask,
     TaskResponder,

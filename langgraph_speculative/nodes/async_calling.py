@@ -15,9 +15,9 @@ nothing else to write. Three surfaces, one ledger and executor underneath:
 - :class:`AsyncToolCallingMiddleware`: for ``langchain.agents.create_agent`` users.
 
 Back-ends: ``interruptible`` models (offering ``open_session``, see
-:mod:`langgraph_speculative.integrations.sessions`) get results injected mid-generation;
+:mod:`langgraph_speculative.integrations.sim.sessions`) get results injected mid-generation;
 ``stateless`` chat-completions models get them in the next request, batched by
-:class:`~langgraph_speculative.interrupts.BatchingPolicy`, with pending-result
+:class:`~langgraph_speculative.async_calling.interrupts.BatchingPolicy`, with pending-result
 placeholders for calls still running.
 
 Example:
@@ -86,38 +86,38 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Send
 from pydantic import ConfigDict
 
-from langgraph_speculative.checkpointer import journal_for
-from langgraph_speculative.cml import cml_system_prompt, to_cml_transcript
-from langgraph_speculative.errors import (
-    RequestLimitError,
-    SpeculativeError,
-    StalledError,
-    WaitTimeoutError,
-)
-from langgraph_speculative.executor import (
-    DEFAULT_WAIT_TIMEOUT_S,
-    Completion,
-    ErrorHandler,
-    ToolExecutor,
-    check_wait_timeout,
-)
-from langgraph_speculative.interrupts import (
+from langgraph_speculative.async_calling.cml import cml_system_prompt, to_cml_transcript
+from langgraph_speculative.async_calling.interrupts import (
     BatchingPolicy,
     InterruptManager,
     LatencyEstimator,
     pending_placeholder,
 )
-from langgraph_speculative.journal import RunJournal, journal_session
-from langgraph_speculative.ledger import CallLedger, CallRecord
-from langgraph_speculative.resume import TurnRecord
-from langgraph_speculative.safety import is_idempotent_tool
-from langgraph_speculative.token_monitor import (
+from langgraph_speculative.async_calling.token_monitor import (
     CallComplete,
     CallMalformed,
     MonitorEvent,
     TextDelta,
     TokenMonitor,
     Trap,
+)
+from langgraph_speculative.core.executor import (
+    DEFAULT_WAIT_TIMEOUT_S,
+    Completion,
+    ErrorHandler,
+    ToolExecutor,
+    check_wait_timeout,
+)
+from langgraph_speculative.core.ledger import CallLedger, CallRecord
+from langgraph_speculative.core.safety import is_idempotent_tool
+from langgraph_speculative.durability.checkpointer import journal_for
+from langgraph_speculative.durability.journal import RunJournal, journal_session
+from langgraph_speculative.durability.resume import TurnRecord
+from langgraph_speculative.errors import (
+    RequestLimitError,
+    SpeculativeError,
+    StalledError,
+    WaitTimeoutError,
 )
 
 _log = logging.getLogger(__name__)
@@ -675,7 +675,7 @@ class AsyncToolCallingNode:
             error ``ToolMessage`` so the model can react while other calls run.
         estimator: Latency estimates (tool durations, time to first token) shared across
             runs; learned online.
-        margin: See :class:`~langgraph_speculative.interrupts.BatchingPolicy`.
+        margin: See :class:`~langgraph_speculative.async_calling.interrupts.BatchingPolicy`.
         max_model_requests: Most model requests in one node run; one more fails the run
             with :class:`~langgraph_speculative.errors.RequestLimitError`.
         messages_key: The state key of the messages.
@@ -810,7 +810,7 @@ class AsyncToolCallingNode:
                 and model turns write-ahead, and resumes what a crashed run of the same
                 task recorded (completed turns are replayed, completed calls reused).
                 In a graph compiled with
-                :class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer`
+                :class:`~langgraph_speculative.durability.checkpointer.InterruptAwareCheckpointer`
                 the node finds it itself.
 
         Returns:

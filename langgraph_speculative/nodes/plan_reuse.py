@@ -11,7 +11,7 @@ The graph (:func:`create_plan_reuse_graph`)::
 - ``plan`` (:class:`PlannerNode`) asks the planner (an :class:`LLMPlanner`, structured
   output) and stores its plan in the cache as a template;
 - ``execute_plan`` (:class:`PlanExecutionNode`) runs the plan as a DAG on the shared
-  :class:`~langgraph_speculative.executor.ToolExecutor`: independent steps in parallel.
+  :class:`~langgraph_speculative.core.executor.ToolExecutor`: independent steps in parallel.
   Its messages (one ``AIMessage`` with the plan's tool calls, one ``ToolMessage`` per
   step) carry deterministic ids, so a re-run replaces rather than duplicates them;
 - ``respond`` (only when a ``model`` is given) answers from the results.
@@ -26,7 +26,7 @@ Example:
     from langchain_core.messages import HumanMessage
     from langchain_core.tools import tool
     from langgraph_speculative.cache import PlanCache, TemplatePlanner
-    from langgraph_speculative.cache.plans import Plan, PlanStep
+    from langgraph_speculative.cache.plans.plan import Plan, PlanStep
     from langgraph_speculative.cache.training_data import LabelledRequest
     from langgraph_speculative.nodes.plan_reuse import create_plan_reuse_graph
 
@@ -72,12 +72,12 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from langgraph_speculative.cache.plan_cache import CacheLookup, PlanCache
-from langgraph_speculative.cache.plan_runner import run_plan
-from langgraph_speculative.cache.plans import ParameterValue, Plan
-from langgraph_speculative.checkpointer import journal_for
+from langgraph_speculative.cache.plans.plan import ParameterValue, Plan
+from langgraph_speculative.cache.plans.runner import run_plan
+from langgraph_speculative.core.executor import ErrorHandler, ToolExecutor
+from langgraph_speculative.durability.checkpointer import journal_for
+from langgraph_speculative.durability.journal import journal_session
 from langgraph_speculative.errors import RequestError
-from langgraph_speculative.executor import ErrorHandler, ToolExecutor
-from langgraph_speculative.journal import journal_session
 
 __all__ = [
     "PlanCacheNode",
@@ -211,7 +211,7 @@ class PlanExecutionNode:
     crash re-creates the same calls, a re-sent message replaces its results, and the same
     request asked again later in the conversation gets calls of its own.
     Compiled with an
-    :class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer`, the node
+    :class:`~langgraph_speculative.durability.checkpointer.InterruptAwareCheckpointer`, the node
     journals its steps: after a crash, finished steps are not run again (their results
     are delivered once) and a step that was running re-runs only when that is safe.
 

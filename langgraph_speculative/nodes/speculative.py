@@ -1,8 +1,8 @@
 """Speculative interaction: act while the user is still talking, commit or abort at the end.
 
 The agent does not wait for the user's final words. Partial input arrives on an
-:class:`~langgraph_speculative.input_stream.InputStream`; the model, prompted in the
-clock-based interaction format (:mod:`langgraph_speculative.interaction_format`), calls
+:class:`~langgraph_speculative.speculative.input_stream.InputStream`; the model, prompted in the
+clock-based interaction format (:mod:`langgraph_speculative.speculative.interaction_format`), calls
 tools on what it has heard so far, revises and removes calls as the transcript changes,
 and confirms its plan once the input is final. Safe tools run speculatively; unsafe ones
 are held by the executor until the commit point.
@@ -17,7 +17,7 @@ The graph (:func:`create_speculative_agent`)::
   call is confirmed by the plan, the **abort** edge when the commit point must abort one
   (versions the model revised or withdrew itself were settled by the model and do not
   count); both settle the calls
-  (:meth:`~langgraph_speculative.speculation.SpeculationManager.commit`): confirmed results
+  (:meth:`~langgraph_speculative.speculative.manager.SpeculationManager.commit`): confirmed results
   are adopted, everything else is cancelled and its results dropped;
 - ``respond`` delivers the final plan's results and returns the model's answer.
 
@@ -38,7 +38,7 @@ that waits when nothing more can arrive
 (:class:`~langgraph_speculative.errors.StalledError`, raised at once: a ``PAUSE`` after
 the final input or after every result is in; for an interruptible session this needs it
 to report what it has read, ``absorbed``, and, to see a silent wait, ``waiting``; see
-:class:`~langgraph_speculative.integrations.sessions.InterruptibleSession`). Every other
+:class:`~langgraph_speculative.integrations.sim.sessions.InterruptibleSession`). Every other
 wait (the model's next chunk, a new event to show it, a result ``respond`` needs) is
 bounded by the run's ``wait_timeout``
 (:class:`~langgraph_speculative.errors.WaitTimeoutError`, naming what was awaited).
@@ -49,7 +49,7 @@ model session) is a :class:`SpeculativeRun`, passed as LangGraph's runtime ``con
 outlives it.
 
 Crash and resume. Compile the graph with an
-:class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer` and the run keeps
+:class:`~langgraph_speculative.durability.checkpointer.InterruptAwareCheckpointer` and the run keeps
 a write-ahead journal (on the ``listen`` task; the state's ``run`` key points later nodes
 to it) of the input updates it hears, the model's completed turns, the calls started and
 finished, and the commit point. After a crash, resume the thread with a new run::
@@ -66,8 +66,8 @@ held until the commit point, settles the commit point again exactly as journaled
 decisions stand; a resumed ``respond`` checks them against the state), and shows the model
 no result twice. A call running at the crash re-runs only when safe, idempotent or keyed
 (same idempotency key), else it is answered "outcome unknown"
-(:mod:`langgraph_speculative.resume`). Turn records are
-:class:`~langgraph_speculative.resume.TurnRecord` s whose ``text`` is a JSON document
+(:mod:`langgraph_speculative.durability.resume`). Turn records are
+:class:`~langgraph_speculative.durability.resume.TurnRecord` s whose ``text`` is a JSON document
 (``stage``: ``listen``, ``commit`` or ``respond``; ``heard_final``; ``actions`` in the
 interaction format; the run's id and clock). See the how-to "Resume a speculative
 interaction after a crash" for a runnable example.
@@ -79,7 +79,7 @@ Example:
     from langgraph_speculative import label_tool
     from langgraph_speculative.integrations import LatencyModel, ScriptedChatModel
     from langgraph_speculative.integrations import PlannedCall, ScriptedTask
-    from langgraph_speculative.integrations.scripted_listener import ListeningResponder
+    from langgraph_speculative.integrations.sim.scripted_listener import ListeningResponder
     from langgraph_speculative.nodes.speculative import SpeculativeRun, create_speculative_agent
 
     @tool
@@ -141,22 +141,31 @@ from langgraph.config import get_config
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 
-from langgraph_speculative.checkpointer import InterruptAwareCheckpointer, journal_for
-from langgraph_speculative.errors import (
-    JournalCorruptError,
-    SpeculativeError,
-    StalledError,
-    WaitTimeoutError,
-)
-from langgraph_speculative.executor import (
+from langgraph_speculative.core.executor import (
     DEFAULT_WAIT_TIMEOUT_S,
     ErrorHandler,
     ToolExecutor,
     check_wait_timeout,
     result_message_id,
 )
-from langgraph_speculative.input_stream import InputStream, InputUpdate
-from langgraph_speculative.interaction_format import (
+from langgraph_speculative.core.ledger import (
+    CallLedger,
+    CallRecord,
+    CallState,
+    InputRecord,
+    Speculation,
+)
+from langgraph_speculative.durability.checkpointer import InterruptAwareCheckpointer, journal_for
+from langgraph_speculative.durability.journal import JournalRecord, RunJournal
+from langgraph_speculative.durability.resume import TurnRecord
+from langgraph_speculative.errors import (
+    JournalCorruptError,
+    SpeculativeError,
+    StalledError,
+    WaitTimeoutError,
+)
+from langgraph_speculative.speculative.input_stream import InputStream, InputUpdate
+from langgraph_speculative.speculative.interaction_format import (
     Action,
     Answer,
     Call,
@@ -174,16 +183,7 @@ from langgraph_speculative.interaction_format import (
     render_actions,
     to_messages,
 )
-from langgraph_speculative.journal import JournalRecord, RunJournal
-from langgraph_speculative.ledger import (
-    CallLedger,
-    CallRecord,
-    CallState,
-    InputRecord,
-    Speculation,
-)
-from langgraph_speculative.resume import TurnRecord
-from langgraph_speculative.speculation import CommitOutcome, SpeculationManager
+from langgraph_speculative.speculative.manager import CommitOutcome, SpeculationManager
 
 __all__ = [
     "SpeculativeRun",
@@ -199,7 +199,7 @@ class SpeculativeState(MessagesState):
     Attributes:
         final_plan: The calls the model confirmed after the final input.
         commit: What the commit point decided (``adopted``, ``started``, ``aborted``,
-            ``discarded``; see :class:`~langgraph_speculative.speculation.CommitOutcome`).
+            ``discarded``; see :class:`~langgraph_speculative.speculative.manager.CommitOutcome`).
         run: The interaction's id and, with the interrupt-aware checkpointer, where its
             journal is stored (``thread_id``, ``checkpoint_ns``, ``checkpoint_id``,
             ``task_id``), so a run resumed after ``listen`` finds it.
@@ -719,7 +719,7 @@ class SpeculativeRun:
         A live speculative call is the current version of a call the model made and did not
         withdraw; it is confirmed when the plan adopts its record. Versions the model
         revised itself were settled by the revision and do not count (see
-        :meth:`~langgraph_speculative.speculation.SpeculationManager.unconfirmed`).
+        :meth:`~langgraph_speculative.speculative.manager.SpeculationManager.unconfirmed`).
 
         Args:
             plan: The final plan.
@@ -856,7 +856,7 @@ class SpeculativeRun:
 
         Args:
             graph: The compiled speculative agent (its checkpointer an
-                :class:`~langgraph_speculative.checkpointer.InterruptAwareCheckpointer`).
+                :class:`~langgraph_speculative.durability.checkpointer.InterruptAwareCheckpointer`).
             config: The thread's config (``{"configurable": {"thread_id": ...}}``).
 
         Returns:

@@ -1,0 +1,1 @@
+"""Asynchronous function calling (AsyncLM): the token monitor, CML, interrupts."""

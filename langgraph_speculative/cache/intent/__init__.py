@@ -1,0 +1,1 @@
+"""Intent classification: the classifier, induced intents, per-intent thresholds."""

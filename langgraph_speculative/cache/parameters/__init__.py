@@ -1,0 +1,1 @@
+"""Parameter extraction: find a request's key values and strip them."""

@@ -1,0 +1,1 @@
+"""Structured plans: the plan model, the planners, the DAG runner."""

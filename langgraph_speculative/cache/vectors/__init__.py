@@ -1,0 +1,1 @@
+"""Embeddings and vector indexes (faiss, pgvector) of the plan cache."""

@@ -1,0 +1,1 @@
+"""Crash safety: the interrupt-aware checkpointer, its journal, resume semantics."""

@@ -1,0 +1,1 @@
+"""The simulation: scripted model, sessions, server, latency model, BFCL, speech."""

@@ -1,0 +1,1 @@
+"""Speculative interaction: the input stream, the interaction format, speculation."""
