@@ -59,7 +59,7 @@ async def main() -> None:
         backend="interruptible",
     )
     tools = [find_table, book_table]
-    graph = create_speculative_agent(model, tools).compile()
+    graph = create_speculative_agent().compile()
     async with SpeculativeRun(model, tools) as run:
 
         async def user() -> float:  # an ASR pushing partial transcripts, then the final one

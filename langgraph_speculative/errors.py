@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "AsyncOnlyError",
     "CMLSyntaxError",
     "CacheCorruptError",
     "CheckpointerError",
@@ -333,3 +334,22 @@ class OutcomeUnknownError(CheckpointerError):
         self.call_id = call_id
         self.tool = tool
         super().__init__(message)
+
+
+# --- async-only nodes ------------------------------------------------------------------
+
+
+class AsyncOnlyError(SpeculativeError, TypeError):
+    """A node (or middleware) that runs only asynchronously was called synchronously.
+
+    Run the graph with ``ainvoke`` / ``astream`` instead of ``invoke`` / ``stream``.
+
+    Attributes:
+        what: The name of the async-only node or middleware.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"{what} is async only: call the graph with ainvoke/astream (not invoke/stream)"
+        )

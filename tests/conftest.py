@@ -3,7 +3,7 @@
 pytest's configuration (``asyncio_mode = "auto"``, the ``shared_data`` and ``stress``
 markers) lives in ``pyproject.toml``; nothing here re-registers it.
 
-Stress mode: tests marked ``@pytest.mark.stress`` (``tests/test_stress.py``) repeat the
+Stress mode: tests marked ``@pytest.mark.stress`` (``tests/integration/test_stress.py``) repeat the
 agents' tests many times to find hangs and races. They are skipped unless a number of
 repetitions is given, with ``--stress N`` or the environment variable ``LGS_STRESS=N``
 (the option wins), so the README's ``python -m pytest -q`` runs exactly what it ran before

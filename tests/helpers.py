@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (the folder holding ``pyproject.toml``)."""
 
 TOOL_NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,10}(\.[a-z_][a-z0-9_]{0,6})?", fullmatch=True)
 """Tool names, some dotted like BFCL's (``math.factorial``)."""

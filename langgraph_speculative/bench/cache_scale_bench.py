@@ -49,7 +49,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from langgraph_speculative.bench.report import format_table, percentile, progress, write_json
-from langgraph_speculative.cache.vectors.vector_index import VectorIndex, open_vector_index
+from langgraph_speculative.cache.vectors.backends import open_vector_index
+from langgraph_speculative.cache.vectors.vector_index import VectorIndex
 
 __all__ = [
     "BACKENDS",

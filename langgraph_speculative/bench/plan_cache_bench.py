@@ -476,7 +476,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from langgraph_speculative.cache.parameters.extractor import load_gazetteers
     from langgraph_speculative.cache.training_data import hold_out_domains, stratified_split
-    from langgraph_speculative.cache.vectors.embeddings import local_huggingface_embeddings
+    from langgraph_speculative.integrations.huggingface import local_huggingface_embeddings
 
     train, train_skipped = load_labelled_report(args.train, strict=args.strict)
     skipped = _skipped_json(train_skipped)

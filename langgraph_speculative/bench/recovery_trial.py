@@ -46,25 +46,20 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, NoReturn, cast
+from typing import Any, Literal, NoReturn, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
-from langgraph.checkpoint.base import (
-    BaseCheckpointSaver,
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-)
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.graph import START, MessagesState, StateGraph
 from pydantic import BaseModel, ConfigDict, create_model
 
 from langgraph_speculative.core.executor import idempotency_key_of
 from langgraph_speculative.core.ledger import canonical_json
 from langgraph_speculative.core.safety import label_tool
+from langgraph_speculative.durability.delegating_saver import DelegatingSaver
 from langgraph_speculative.errors import CheckpointerError, SpeculativeError
 from langgraph_speculative.integrations.sim.latency import LatencyModel
 from langgraph_speculative.integrations.sim.scripted_model import ModelTurn, ScriptedChatModel
@@ -122,6 +117,7 @@ TOOL_KINDS: dict[str, tuple[ToolKind, dict[str, type]]] = {
 """Tool name to (kind, parameters) of every tool a recovery task may use."""
 
 _FRESH_SUFFIX = re.compile(r"_a\d+$")
+_T = TypeVar("_T")
 
 
 def tool_functions(names: Collection[str]) -> tuple[dict[str, Any], ...]:
@@ -229,8 +225,14 @@ class CheckpointStats:
     calls: Counter[str] = field(default_factory=Counter)
 
 
-class TimingSaver(BaseCheckpointSaver[Any]):
+class TimingSaver(DelegatingSaver):
     """A saver that delegates every call to ``inner`` and times the async ones.
+
+    The delegation is
+    :class:`~langgraph_speculative.durability.delegating_saver.DelegatingSaver`'s; this
+    class only adds the timing: every async call (each step of an ``alist`` iteration
+    apart) adds its time to :attr:`stats`. The sync API is delegated untimed (the
+    benchmark's agent is async).
 
     Args:
         inner: The saver to time.
@@ -250,82 +252,29 @@ class TimingSaver(BaseCheckpointSaver[Any]):
     def __init__(
         self, inner: BaseCheckpointSaver[Any], stats: CheckpointStats | None = None
     ) -> None:
-        super().__init__(serde=inner.serde)
-        self.inner = inner
+        super().__init__(inner)
         self.stats = stats if stats is not None else CheckpointStats()
 
-    def __getattr__(self, name: str) -> Any:
-        """Attributes this proxy does not define come from the wrapped saver."""
-        if name in ("inner", "stats"):  # not set yet: no recursion
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    @property
+    def inner(self) -> BaseCheckpointSaver[Any]:
+        """The timed saver (the same as :attr:`saver`)."""
+        return self.saver
+
+    def _rewrap(self, saver: BaseCheckpointSaver[Any]) -> TimingSaver:
+        """A proxy of a ``with_allowlist`` clone, adding to the same stats."""
+        return TimingSaver(saver, self.stats)
 
     def _add(self, method: str, started: float) -> None:
         self.stats.seconds += time.perf_counter() - started
         self.stats.calls[method] += 1
 
-    @property
-    def config_specs(self) -> list[Any]:
-        """The wrapped saver's config specs."""
-        return list(self.inner.config_specs)
-
-    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> TimingSaver:
-        """A proxy of the wrapped saver's ``with_allowlist`` clone, adding to the same stats."""
-        inner = self.inner.with_allowlist(extra_allowlist)
-        return self if inner is self.inner else TimingSaver(inner, self.stats)
-
-    def get_next_version(self, current: Any, channel: None) -> Any:
-        """The wrapped saver's next channel version."""
-        return self.inner.get_next_version(current, channel)
-
-    # sync API: delegated untimed (the benchmark's agent is async)
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Delegate."""
-        return self.inner.get_tuple(config)
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        """Delegate."""
-        return self.inner.list(config, filter=filter, before=before, limit=limit)
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Delegate."""
-        return self.inner.put(config, checkpoint, metadata, new_versions)
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Delegate."""
-        self.inner.put_writes(config, writes, task_id, task_path)
-
-    def delete_thread(self, thread_id: str) -> None:
-        """Delegate."""
-        self.inner.delete_thread(thread_id)
-
-    # async API: timed
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+    async def _call(self, name: str, sync: Callable[[], _T], run: Callable[[], Any]) -> _T:
         """Delegate, timed."""
         started = time.perf_counter()
         try:
-            return await self.inner.aget_tuple(config)
+            return await super()._call(name, sync, run)
         finally:
-            self._add("aget_tuple", started)
+            self._add(name, started)
 
     async def alist(
         self,
@@ -336,7 +285,7 @@ class TimingSaver(BaseCheckpointSaver[Any]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Delegate, timing each step of the iteration."""
-        items = self.inner.alist(config, filter=filter, before=before, limit=limit)
+        items = super().alist(config, filter=filter, before=before, limit=limit)
         while True:
             started = time.perf_counter()
             try:
@@ -346,42 +295,6 @@ class TimingSaver(BaseCheckpointSaver[Any]):
                 return
             self._add("alist", started)
             yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Delegate, timed."""
-        started = time.perf_counter()
-        try:
-            return await self.inner.aput(config, checkpoint, metadata, new_versions)
-        finally:
-            self._add("aput", started)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Delegate, timed (``task_path`` is named so LangGraph passes it)."""
-        started = time.perf_counter()
-        try:
-            await self.inner.aput_writes(config, writes, task_id, task_path)
-        finally:
-            self._add("aput_writes", started)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        """Delegate, timed."""
-        started = time.perf_counter()
-        try:
-            await self.inner.adelete_thread(thread_id)
-        finally:
-            self._add("adelete_thread", started)
 
 
 # -- journal and provider --------------------------------------------------------------------

@@ -197,7 +197,7 @@ async def _speculative(
         latency=latency,
         backend="interruptible",
     )
-    graph = create_speculative_agent(model, tools).compile()
+    graph = create_speculative_agent().compile()
     updates = speech_updates(task.question, wpm=wpm, cps=cps)
     final_at: list[float] = []
     async with SpeculativeRun(model, tools) as run:

@@ -77,21 +77,15 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langgraph_speculative.cache._model_files import read_tagged_json
-from langgraph_speculative.cache.intent.classifier import (
-    IntentClassifier,
-    IntentPrediction,
-    LearnedIntents,
-)
+from langgraph_speculative.cache.intent.classifier import IntentClassifier, IntentPrediction
 from langgraph_speculative.cache.intent.induction import IntentInducer
+from langgraph_speculative.cache.intent.learned import LearnedIntents
 from langgraph_speculative.cache.parameters.extractor import Parameter, ParameterExtractor
 from langgraph_speculative.cache.plans.plan import ParameterValue, Plan
 from langgraph_speculative.cache.training_data import LabelledRequest, check_request
+from langgraph_speculative.cache.vectors.backends import open_vector_index
 from langgraph_speculative.cache.vectors.embeddings import NgramEmbeddings
-from langgraph_speculative.cache.vectors.vector_index import (
-    VectorHit,
-    VectorIndex,
-    open_vector_index,
-)
+from langgraph_speculative.cache.vectors.vector_index import VectorHit, VectorIndex
 from langgraph_speculative.errors import (
     CacheCorruptError,
     EmbeddingDimensionError,
@@ -187,7 +181,7 @@ class PlanCache:
         embeddings: Embeds stripped requests (any LangChain ``Embeddings``; vectors are
             L2-normalised here, so inner product is cosine).
         index: The vector back-end (faiss by default, in memory); see
-            :func:`~langgraph_speculative.cache.vectors.vector_index.open_vector_index`.
+            :func:`~langgraph_speculative.cache.vectors.backends.open_vector_index`.
         classifier: The intent classifier; required when ``intent_gating`` is on.
         extractor: The parameter extractor; required when ``strip_parameters`` is on.
         thresholds: Per-intent similarity thresholds (see :meth:`calibrate`).

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -44,11 +44,42 @@ from langgraph_speculative.cache.training_data import LabelledRequest
 from langgraph_speculative.errors import RequestError
 
 if TYPE_CHECKING:
-    from langgraph_speculative.cache.plan_cache import PlanCache
+    from langchain_core.embeddings import Embeddings
 
-__all__ = ["calibrate_thresholds", "choose_threshold"]
+    from langgraph_speculative.cache.intent.classifier import IntentClassifier
+    from langgraph_speculative.cache.parameters.extractor import ParameterExtractor
+
+__all__ = ["CacheParts", "calibrate_thresholds", "choose_threshold"]
 
 _GRID = np.round(np.arange(0.05, 1.0001, 0.01), 2)
+
+
+class CacheParts(Protocol):
+    """What :func:`calibrate_thresholds` reads of a plan cache.
+
+    A :class:`~langgraph_speculative.cache.plan_cache.PlanCache` has all of it; the
+    protocol keeps this module from importing the cache that calls it.
+    """
+
+    @property
+    def classifier(self) -> IntentClassifier | None:
+        """The fitted intent classifier (``None``: no intent gating, no thresholds)."""
+
+    @property
+    def extractor(self) -> ParameterExtractor | None:
+        """The fitted parameter extractor, if any."""
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedder of (stripped) requests."""
+
+    @property
+    def strip_parameters(self) -> bool:
+        """Whether requests are embedded with their parameters stripped."""
+
+    @property
+    def min_confidence(self) -> float | None:
+        """The least classifier confidence at which the cache searches an intent."""
 
 
 def choose_threshold(
@@ -85,7 +116,7 @@ def choose_threshold(
 
 
 def calibrate_thresholds(
-    cache: PlanCache,
+    cache: CacheParts,
     examples: Sequence[LabelledRequest],
     *,
     target_precision: float = 0.99,
@@ -96,7 +127,8 @@ def calibrate_thresholds(
     """Calibrate a similarity threshold per intent label on labelled requests.
 
     Args:
-        cache: The cache whose classifier, extractor and embedder are used (fitted).
+        cache: The cache whose classifier, extractor and embedder are used (fitted): a
+            :class:`~langgraph_speculative.cache.plan_cache.PlanCache`.
         examples: Labelled requests (the training data).
         target_precision: Estimated precision each intent's threshold keeps.
         min_examples: Intents with fewer requests get the pooled threshold.

@@ -22,7 +22,8 @@ heard when it made each speculative call. :meth:`CallLedger.snapshot` saves both
 
 Example:
     ```python
-    from langgraph_speculative import CallLedger, CallState
+    from langgraph_speculative import CallLedger
+    from langgraph_speculative.core.ledger import CallState
 
     ledger = CallLedger()
     rec = ledger.create("call_1", "get_weather", {"city": "Paris"}, safe=True)

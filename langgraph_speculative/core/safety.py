@@ -23,7 +23,8 @@ side effect.
 Example:
     ```python
     from langchain_core.tools import tool
-    from langgraph_speculative import label_tool, is_safe_tool
+    from langgraph_speculative import label_tool
+    from langgraph_speculative.core.safety import is_safe_tool
     from langgraph_speculative.core.safety import is_idempotent_tool, takes_idempotency_key
 
     @tool

@@ -2,7 +2,8 @@
 
 :class:`InterruptAwareCheckpointer` wraps any LangGraph ``BaseCheckpointSaver``
 (``InMemorySaver``, ``SqliteSaver`` / ``AsyncSqliteSaver``, ``PostgresSaver`` /
-``AsyncPostgresSaver``, ...) and delegates every method to it unchanged, so LangGraph's
+``AsyncPostgresSaver``, ...) and delegates every method to it unchanged
+(:class:`~langgraph_speculative.durability.delegating_saver.DelegatingSaver`), so LangGraph's
 own checkpoints behave exactly as with the wrapped saver (it passes LangGraph's checkpoint
 conformance suite for each). It adds one thing: nodes of this package find it in their
 config (:func:`journal_for`) and keep a write-ahead
@@ -52,15 +53,13 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
 import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -69,30 +68,20 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    DeltaChannelHistory,
 )
 
-from langgraph_speculative.durability.journal import (
-    LEASE_METADATA_KEY,
-    CheckpointView,
-    Lease,
-    RunJournal,
-)
+from langgraph_speculative.durability.delegating_saver import DelegatingSaver
+from langgraph_speculative.durability.journal import RunJournal
+from langgraph_speculative.durability.records import LEASE_METADATA_KEY, CheckpointView, Lease
 from langgraph_speculative.durability.resume import OutcomeUnknownHook
 from langgraph_speculative.errors import CheckpointerError
 
 __all__ = ["InterruptAwareCheckpointer", "journal_for"]
 
-_T = TypeVar("_T")
-
 # LangGraph's config keys (langgraph._internal._constants), read, never written
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
 _TASK_ID_KEY = "__pregel_task_id"
 _DURABILITY_KEY = "__pregel_durability"
-
-# optional methods: the wrapper has them only when the wrapped saver has them, so
-# capability detection (as the conformance suite does it) sees the wrapped saver's
-_OPTIONAL = ("delete_for_runs", "copy_thread", "prune")
 
 _SEEN_MAX = 256  # checkpoints whose pending writes the wrapper remembers (per instance)
 
@@ -107,24 +96,7 @@ def _key_of(config: RunnableConfig | None) -> _Key | None:
     return (str(thread_id), str(conf.get("checkpoint_ns") or ""), checkpoint_id)
 
 
-def _overrides(cls: type, name: str) -> bool:
-    return getattr(cls, name, None) is not getattr(BaseCheckpointSaver, name, None)
-
-
-@functools.cache
-def _variant(missing: frozenset[str]) -> type[InterruptAwareCheckpointer]:
-    """A subclass without the optional methods the wrapped saver lacks."""
-    if not missing:
-        return InterruptAwareCheckpointer
-    body = {name: getattr(BaseCheckpointSaver, name) for name in missing}
-    body["__doc__"] = InterruptAwareCheckpointer.__doc__
-    name = "InterruptAwareCheckpointer"
-    cls = type(name, (InterruptAwareCheckpointer,), body)
-    cls.__qualname__ = name
-    return cls
-
-
-class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
+class InterruptAwareCheckpointer(DelegatingSaver):
     """A checkpoint saver that delegates to another and lets nodes journal inside a step.
 
     Compile a graph with it (``graph.compile(checkpointer=InterruptAwareCheckpointer(saver))``)
@@ -149,7 +121,7 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
             only after this (:mod:`langgraph_speculative.durability.journal`).
 
     Every checkpoint stored through the wrapper carries a creator lease in its metadata
-    (key :data:`~langgraph_speculative.durability.journal.LEASE_METADATA_KEY`: this wrapper's
+    (key :data:`~langgraph_speculative.durability.records.LEASE_METADATA_KEY`: this wrapper's
     :attr:`owner`, host, pid, time), so the journals of its tasks own them without a
     claim; the key is stripped from every metadata the wrapper returns.
 
@@ -168,19 +140,6 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         ```
     """
 
-    def __new__(cls, saver: BaseCheckpointSaver[Any], *args: Any, **kwargs: Any) -> Any:
-        """Pick the variant with exactly the optional methods the wrapped saver has."""
-        if cls is InterruptAwareCheckpointer and isinstance(saver, BaseCheckpointSaver):
-            kind = type(saver)
-            missing = frozenset(
-                method
-                for name in _OPTIONAL
-                if not (_overrides(kind, name) or _overrides(kind, f"a{name}"))
-                for method in (name, f"a{name}")
-            )
-            cls = _variant(missing)
-        return super().__new__(cls)
-
     def __init__(
         self,
         saver: BaseCheckpointSaver[Any],
@@ -190,10 +149,7 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         parent_wait: float = 5.0,
         claim_window: float = 4.0,
     ) -> None:
-        if not isinstance(saver, BaseCheckpointSaver):
-            raise CheckpointerError(
-                f"InterruptAwareCheckpointer wraps a BaseCheckpointSaver, got {type(saver)}"
-            )
+        super().__init__(saver)
         if isinstance(saver, InterruptAwareCheckpointer):
             raise CheckpointerError("the saver is already an InterruptAwareCheckpointer")
         if not lease_ttl > 0 or not parent_wait >= 0 or not claim_window > 0:
@@ -201,29 +157,14 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
                 "lease_ttl and claim_window must be > 0 and parent_wait >= 0, got "
                 f"lease_ttl={lease_ttl}, parent_wait={parent_wait}, claim_window={claim_window}"
             )
-        super().__init__(serde=saver.serde)
-        self.serde = saver.serde  # the very same serializer (no extra wrapping)
-        self._saver = saver
         self.on_outcome_unknown = on_outcome_unknown
         self.lease_ttl = lease_ttl
         self.parent_wait = parent_wait
         self.claim_window = claim_window
         self.owner = uuid.uuid4().hex
         """Id of this wrapper in the creator leases of the checkpoints it stores."""
-        self._thread_only: set[str] = set()  # async methods the saver only has in sync
         # checkpoints this wrapper just stored or loaded, for the journals opened on them
         self._seen: OrderedDict[_Key, CheckpointView] = OrderedDict()
-
-    @property
-    def saver(self) -> BaseCheckpointSaver[Any]:
-        """The wrapped saver."""
-        return self._saver
-
-    def __getattr__(self, name: str) -> Any:
-        # the wrapped saver's own API (setup(), conn, ...) stays reachable
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._saver, name)
 
     # -- journals --------------------------------------------------------------------
     def journal(
@@ -314,21 +255,24 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
 
     async def _aget_raw(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The wrapped saver's tuple, metadata as stored (for journals)."""
-        return await self._call(
-            "aget_tuple",
-            lambda: self._saver.get_tuple(config),
-            lambda: self._saver.aget_tuple(config),
+        return await super().aget_tuple(config)
+
+    def _rewrap(self, saver: BaseCheckpointSaver[Any]) -> InterruptAwareCheckpointer:
+        """A wrapper of ``saver`` with these options, for the same run (:attr:`owner`)."""
+        clone = InterruptAwareCheckpointer(
+            saver,
+            on_outcome_unknown=self.on_outcome_unknown,
+            lease_ttl=self.lease_ttl,
+            parent_wait=self.parent_wait,
+            claim_window=self.claim_window,
         )
+        clone.owner = self.owner  # the same run, whichever of the two stores
+        return clone
 
-    # -- sync delegation -------------------------------------------------------------
-    @property
-    def config_specs(self) -> list[Any]:
-        """The wrapped saver's configuration specs."""
-        return list(self._saver.config_specs)
-
+    # -- what the wrapper adds to the delegation -------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Delegate to the wrapped saver."""
-        return self._loaded(self._saver.get_tuple(config))
+        """Delegate to the wrapped saver (the creator lease stripped from the metadata)."""
+        return self._loaded(super().get_tuple(config))
 
     def list(
         self,
@@ -338,8 +282,8 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        """Delegate to the wrapped saver."""
-        for tup in self._saver.list(config, filter=filter, before=before, limit=limit):
+        """Delegate to the wrapped saver (the creator lease stripped from the metadata)."""
+        for tup in super().list(config, filter=filter, before=before, limit=limit):
             yield self._strip(tup)  # type: ignore[misc]
 
     def put(
@@ -351,86 +295,18 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
     ) -> RunnableConfig:
         """Delegate to the wrapped saver, the creator lease added to ``metadata``."""
         stamped, view = self._stamp(config, checkpoint, metadata)
-        stored = self._saver.put(config, checkpoint, stamped, new_versions)
+        stored = super().put(config, checkpoint, stamped, new_versions)
         view.stored = True
         return stored
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Delegate to the wrapped saver (``task_path`` included)."""
-        self._saver.put_writes(config, writes, task_id, task_path)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delegate to the wrapped saver (the journals of the thread go with it)."""
         self._forget(thread_id)
-        self._saver.delete_thread(thread_id)
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delegate to the wrapped saver."""
-        self._saver.delete_for_runs(run_ids)
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Delegate to the wrapped saver."""
-        self._saver.copy_thread(source_thread_id, target_thread_id)
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Delegate to the wrapped saver."""
-        self._saver.prune(thread_ids, strategy=strategy)
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """Delegate to the wrapped saver."""
-        return self._saver.get_delta_channel_history(config=config, channels=channels)
-
-    def get_next_version(self, current: Any, channel: None) -> Any:
-        """Delegate to the wrapped saver (its version format)."""
-        return self._saver.get_next_version(current, channel)
-
-    def with_allowlist(
-        self, extra_allowlist: Collection[tuple[str, ...]]
-    ) -> BaseCheckpointSaver[Any]:
-        """A wrapper of the wrapped saver's clone with a derived msgpack allowlist."""
-        inner = self._saver.with_allowlist(extra_allowlist)
-        if inner is self._saver:
-            return self
-        clone = InterruptAwareCheckpointer(
-            inner,
-            on_outcome_unknown=self.on_outcome_unknown,
-            lease_ttl=self.lease_ttl,
-            parent_wait=self.parent_wait,
-            claim_window=self.claim_window,
-        )
-        clone.owner = self.owner  # the same run, whichever of the two stores
-        return clone
-
-    # -- async delegation ------------------------------------------------------------
-    async def _call(self, name: str, sync: Callable[[], _T], run: Callable[[], Any]) -> _T:
-        """Await the saver's async ``name``; fall back to its sync method in a thread."""
-        if name not in self._thread_only:
-            try:
-                result: _T = await run()
-                return result
-            except NotImplementedError:
-                if not _overrides(type(self._saver), name[1:]):
-                    raise
-                self._thread_only.add(name)  # a sync-only saver (SqliteSaver, ...)
-        return await asyncio.to_thread(sync)
+        super().delete_thread(thread_id)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Delegate to the wrapped saver."""
-        return self._loaded(
-            await self._call(
-                "aget_tuple",
-                lambda: self._saver.get_tuple(config),
-                lambda: self._saver.aget_tuple(config),
-            )
-        )
+        """Delegate to the wrapped saver (the creator lease stripped from the metadata)."""
+        return self._loaded(await super().aget_tuple(config))
 
     async def alist(
         self,
@@ -440,27 +316,9 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        """Delegate to the wrapped saver."""
-        if "alist" not in self._thread_only:
-            items = self._saver.alist(config, filter=filter, before=before, limit=limit)
-            try:
-                first = await anext(items)
-            except StopAsyncIteration:
-                return
-            except NotImplementedError:
-                if not _overrides(type(self._saver), "list"):
-                    raise
-                self._thread_only.add("alist")
-            else:
-                yield self._strip(first)  # type: ignore[misc]
-                async for item in items:
-                    yield self._strip(item)  # type: ignore[misc]
-                return
-        found = await asyncio.to_thread(
-            lambda: [*self._saver.list(config, filter=filter, before=before, limit=limit)]
-        )
-        for item in found:
-            yield self._strip(item)  # type: ignore[misc]
+        """Delegate to the wrapped saver (the creator lease stripped from the metadata)."""
+        async for tup in super().alist(config, filter=filter, before=before, limit=limit):
+            yield self._strip(tup)  # type: ignore[misc]
 
     async def aput(
         self,
@@ -471,70 +329,14 @@ class InterruptAwareCheckpointer(BaseCheckpointSaver[Any]):
     ) -> RunnableConfig:
         """Delegate to the wrapped saver, the creator lease added to ``metadata``."""
         stamped, view = self._stamp(config, checkpoint, metadata)
-        stored: RunnableConfig = await self._call(
-            "aput",
-            lambda: self._saver.put(config, checkpoint, stamped, new_versions),
-            lambda: self._saver.aput(config, checkpoint, stamped, new_versions),
-        )
+        stored = await super().aput(config, checkpoint, stamped, new_versions)
         view.stored = True
         return stored
 
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Delegate to the wrapped saver (``task_path`` included)."""
-        await self._call(
-            "aput_writes",
-            lambda: self._saver.put_writes(config, writes, task_id, task_path),
-            lambda: self._saver.aput_writes(config, writes, task_id, task_path),
-        )
-
     async def adelete_thread(self, thread_id: str) -> None:
-        """Delegate to the wrapped saver."""
+        """Delegate to the wrapped saver (the journals of the thread go with it)."""
         self._forget(thread_id)
-        await self._call(
-            "adelete_thread",
-            lambda: self._saver.delete_thread(thread_id),
-            lambda: self._saver.adelete_thread(thread_id),
-        )
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delegate to the wrapped saver."""
-        await self._call(
-            "adelete_for_runs",
-            lambda: self._saver.delete_for_runs(run_ids),
-            lambda: self._saver.adelete_for_runs(run_ids),
-        )
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Delegate to the wrapped saver."""
-        await self._call(
-            "acopy_thread",
-            lambda: self._saver.copy_thread(source_thread_id, target_thread_id),
-            lambda: self._saver.acopy_thread(source_thread_id, target_thread_id),
-        )
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Delegate to the wrapped saver."""
-        await self._call(
-            "aprune",
-            lambda: self._saver.prune(thread_ids, strategy=strategy),
-            lambda: self._saver.aprune(thread_ids, strategy=strategy),
-        )
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """Delegate to the wrapped saver."""
-        return await self._call(
-            "aget_delta_channel_history",
-            lambda: self._saver.get_delta_channel_history(config=config, channels=channels),
-            lambda: self._saver.aget_delta_channel_history(config=config, channels=channels),
-        )
+        await super().adelete_thread(thread_id)
 
 
 def journal_for(config: RunnableConfig | None) -> RunJournal | None:

@@ -2,7 +2,7 @@
 
 A node run journaled by the
 :class:`~langgraph_speculative.durability.checkpointer.InterruptAwareCheckpointer` leaves
-:class:`~langgraph_speculative.durability.journal.JournalRecord` s in the checkpoint store. When the
+:class:`~langgraph_speculative.durability.records.JournalRecord` s in the checkpoint store. When the
 task runs again after a crash, its records are replayed into a :class:`ResumeState`:
 
 - calls that **finished** keep their result (keyed by tool call id): they are not re-run,

@@ -16,6 +16,9 @@ The graph (:func:`create_plan_reuse_graph`)::
   step) carry deterministic ids, so a re-run replaces rather than duplicates them;
 - ``respond`` (only when a ``model`` is given) answers from the results.
 
+The nodes are async only: run the graph with ``ainvoke`` / ``astream``; a sync
+``invoke`` / ``stream`` raises :class:`~langgraph_speculative.errors.AsyncOnlyError`.
+
 The state keeps what was decided, in plain JSON: ``plan`` (the filled plan),
 ``plan_source`` (``"cache"`` or ``"planner"``) and ``plan_lookup`` (intent, confidence,
 parameters, stripped text, score or miss reason).
@@ -59,13 +62,24 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NotRequired, Protocol, runtime_checkable
+from typing import (
+    Any,
+    Generic,
+    Literal,
+    NoReturn,
+    NotRequired,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.config import get_config
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -77,7 +91,7 @@ from langgraph_speculative.cache.plans.runner import run_plan
 from langgraph_speculative.core.executor import ErrorHandler, ToolExecutor
 from langgraph_speculative.durability.checkpointer import journal_for
 from langgraph_speculative.durability.journal import journal_session
-from langgraph_speculative.errors import RequestError
+from langgraph_speculative.errors import AsyncOnlyError, RequestError
 
 __all__ = [
     "PlanCacheNode",
@@ -108,6 +122,47 @@ class Planner(Protocol):
         ...
 
 
+_Update = TypeVar("_Update")
+
+
+class _AsyncNode(Runnable[PlanReuseState, _Update], Generic[_Update]):
+    """A plan-reuse node: it runs only asynchronously (``__call__`` is a coroutine)."""
+
+    @abc.abstractmethod
+    async def __call__(self, state: PlanReuseState) -> _Update:
+        """The node: read the state, return its update."""
+
+    async def ainvoke(
+        self, input: PlanReuseState, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> _Update:
+        """Run the node on a state, as a graph does (see :meth:`__call__`).
+
+        Args:
+            input: The graph state.
+            config: Ignored: the node reads the graph run's config itself.
+            **kwargs: Ignored.
+
+        Returns:
+            The node's update (a ``Command`` for :class:`PlanCacheNode`).
+        """
+        return await self(input)
+
+    def invoke(
+        self, input: PlanReuseState, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> NoReturn:
+        """Refuse to run synchronously: the node is async only.
+
+        Args:
+            input: The graph state.
+            config: The run's config.
+            **kwargs: Ignored.
+
+        Raises:
+            AsyncOnlyError: Always; run the graph with ``ainvoke`` / ``astream``.
+        """
+        raise AsyncOnlyError(type(self).__name__)
+
+
 def _turn(messages: Sequence[AnyMessage]) -> tuple[int, HumanMessage]:
     """The last user message and its index: the turn being answered."""
     for index in range(len(messages) - 1, -1, -1):
@@ -135,8 +190,10 @@ def _summary(lookup: CacheLookup) -> dict[str, Any]:
     }
 
 
-class PlanCacheNode:
+class PlanCacheNode(_AsyncNode[Command[str]]):
     """Looks the last user message up in the plan cache and routes with ``Command``.
+
+    Async only: a sync ``invoke`` raises :class:`~langgraph_speculative.errors.AsyncOnlyError`.
 
     Args:
         cache: The plan cache.
@@ -165,8 +222,10 @@ class PlanCacheNode:
         return Command(goto=self.on_miss, update=miss)
 
 
-class PlannerNode:
+class PlannerNode(_AsyncNode[dict[str, Any]]):
     """Asks the planner for a plan, stores it in the cache, and hands it on to run.
+
+    Async only: a sync ``invoke`` raises :class:`~langgraph_speculative.errors.AsyncOnlyError`.
 
     A request of unknown intent with intent induction off is planned and run, but its
     plan is not stored (there is no intent to file it under).
@@ -203,8 +262,10 @@ class PlannerNode:
         }
 
 
-class PlanExecutionNode:
+class PlanExecutionNode(_AsyncNode[dict[str, Any]]):
     """Runs the state's plan as a DAG on a :class:`ToolExecutor` (steps in parallel).
+
+    Async only: a sync ``invoke`` raises :class:`~langgraph_speculative.errors.AsyncOnlyError`.
 
     Call ids are deterministic (``plan-<digest>:<step id>``, the digest taken from the
     user message being answered, its position, and the plan), so a run resumed after a

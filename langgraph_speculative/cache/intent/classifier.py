@@ -17,7 +17,8 @@ linear model also reads each request's sentence vector (``features="both"``) or 
 (``"embeddings"``): a pretrained model knows words the training requests never show.
 
 Its confidences are **calibrated** and its **unknown threshold** is learned, both from
-cross-validation inside :meth:`IntentClassifier.fit`:
+cross-validation inside :meth:`IntentClassifier.fit` (the arithmetic is in
+:mod:`~langgraph_speculative.cache.intent.calibration`):
 
 1. *Known intents*: stratified k-fold. Each fold's model scores requests it did not see
    but whose intents it knows. A single temperature ``T`` is fitted to these
@@ -37,6 +38,10 @@ cross-validation inside :meth:`IntentClassifier.fit`:
 A request whose best confidence is below ``min_confidence`` is predicted as unknown
 (``label=None``): for the plan cache that only costs a miss, while a confident wrong
 intent would search the wrong partition. Pass ``min_confidence=`` to fix it yourself.
+
+Intents learned online next to a fitted classifier (the plan cache's induced intents) are
+:class:`~langgraph_speculative.cache.intent.learned.LearnedIntents`; the n-gram features
+are :mod:`~langgraph_speculative.cache.intent.ngram_features`.
 
 Example:
     ```python
@@ -62,7 +67,6 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +75,13 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import numpy as np
 
 from langgraph_speculative.cache._model_files import read_model_dir, write_model_dir
+from langgraph_speculative.cache.intent.calibration import (
+    MIN_THRESHOLD,
+    choose_min_confidence,
+    fit_temperature,
+    softmax,
+)
+from langgraph_speculative.cache.intent.ngram_features import NgramFeatures, ngrams
 from langgraph_speculative.cache.parameters.extractor import ParameterExtractor
 from langgraph_speculative.cache.training_data import LabelledRequest, check_request
 from langgraph_speculative.cache.vectors.embeddings import PLACEHOLDER_PATTERN, embedding_dimension
@@ -84,15 +95,13 @@ from langgraph_speculative.errors import (
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-__all__ = ["IntentClassifier", "IntentPrediction", "LearnedIntents"]
+__all__ = ["IntentClassifier", "IntentPrediction"]
 
 _FORMAT = "langgraph_speculative.intent_classifier"
 _FORMAT_VERSION = 1  # n-gram features only
 _FORMAT_VERSION_EMBEDDINGS = 2  # with sentence-embedding features
 _SPACES = re.compile(r"\s+")
 _UNKNOWN_SLOT_CHAR = "\uf8ff"
-_MIN_THRESHOLD = 0.5
-"""A calibrated threshold is never lower: a prediction more likely wrong than right is unknown."""
 
 
 @dataclass(frozen=True)
@@ -125,150 +134,6 @@ class IntentPrediction:
         return self.label is not None
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores - scores.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    out: np.ndarray = exp / exp.sum(axis=-1, keepdims=True)
-    return out
-
-
-def _fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
-    """The temperature minimising the NLL of ``softmax(scores / T)`` (golden search on log T).
-
-    T is kept within ``[0.05, 50]``: when every out-of-fold prediction is right the NLL
-    keeps falling as T shrinks, and the bound stops confidences from collapsing to 1.
-    """
-    if len(targets) == 0:
-        return 1.0
-    rows = np.arange(len(targets))
-
-    def nll(log_t: float) -> float:
-        z = scores / math.exp(log_t)
-        z = z - z.max(axis=1, keepdims=True)
-        logp = z[rows, targets] - np.log(np.exp(z).sum(axis=1))
-        return float(-logp.mean())
-
-    lo, hi = math.log(0.05), math.log(50.0)
-    ratio = (math.sqrt(5) - 1) / 2
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = nll(a), nll(b)
-    for _ in range(60):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - ratio * (hi - lo)
-            fa = nll(a)
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + ratio * (hi - lo)
-            fb = nll(b)
-    return math.exp((lo + hi) / 2)
-
-
-def _choose_threshold(
-    known_conf: np.ndarray,
-    known_correct: np.ndarray,
-    unseen_conf: np.ndarray,
-    target_precision: float,
-    unknown_rate: float,
-    fixed: float | None = None,
-) -> tuple[float, dict[str, float]]:
-    """The smallest threshold whose estimated precision reaches the target (see module).
-
-    Thresholds below :data:`_MIN_THRESHOLD` are not considered. With ``fixed``, that
-    threshold is used and only the report is computed.
-    """
-    if fixed is not None:
-        candidates = np.array([fixed])
-    else:
-        candidates = np.unique(np.concatenate([known_conf, unseen_conf, [_MIN_THRESHOLD]]))
-        candidates = candidates[candidates >= _MIN_THRESHOLD]
-    n_known = max(len(known_conf), 1)
-    n_unseen = max(len(unseen_conf), 1)
-    u = unknown_rate if len(unseen_conf) else 0.0
-    known_sorted = np.sort(known_conf)
-    correct_sorted = np.sort(known_conf[known_correct])
-    unseen_sorted = np.sort(unseen_conf)
-    accepted_known = (len(known_sorted) - np.searchsorted(known_sorted, candidates)) / n_known
-    correct_known = (len(correct_sorted) - np.searchsorted(correct_sorted, candidates)) / n_known
-    accepted_unseen = (len(unseen_sorted) - np.searchsorted(unseen_sorted, candidates)) / n_unseen
-    denom = (1 - u) * accepted_known + u * accepted_unseen
-    precision = np.where(denom > 0, (1 - u) * correct_known / np.maximum(denom, 1e-12), 0.0)
-    ok = np.flatnonzero(precision >= target_precision)
-    k = int(ok[0]) if ok.size else int(np.argmax(precision))
-    report = {
-        "min_confidence": float(candidates[k]),
-        "estimated_precision": float(precision[k]),
-        "known_coverage": float(accepted_known[k]),
-        "known_accuracy_accepted": float(correct_known[k] / accepted_known[k])
-        if accepted_known[k] > 0
-        else 0.0,
-        "unseen_rejected": float(1.0 - accepted_unseen[k]) if len(unseen_conf) else float("nan"),
-        "known_oof_accuracy": float(known_correct.mean()) if len(known_correct) else float("nan"),
-        "known_oof_examples": float(len(known_conf)),
-        "unseen_oof_examples": float(len(unseen_conf)),
-    }
-    return float(candidates[k]), report
-
-
-def _ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
-    """Character n-grams of ``text`` framed by start and end marks."""
-    s = "\x02" + text + "\x03"
-    lo, hi = ngram_range
-    out: list[str] = []
-    for n in range(lo, hi + 1):
-        out.extend(s[i : i + n] for i in range(len(s) - n + 1))
-    return out
-
-
-class _Features:
-    """Character n-grams of a request (with start and end marks), TF-IDF weighted."""
-
-    def __init__(self, ngram_range: tuple[int, int]) -> None:
-        self.ngram_range = ngram_range
-        self.vocabulary: dict[str, int] = {}
-        self.idf = np.zeros(0, dtype=np.float64)
-
-    def fit(self, docs: Sequence[Sequence[str]]) -> None:
-        df: Counter[str] = Counter()
-        for grams in docs:
-            df.update(set(grams))
-        names = sorted(df)
-        self.vocabulary = {g: k for k, g in enumerate(names)}
-        n = len(docs)
-        counts = np.array([df[g] for g in names], dtype=np.float64)
-        self.idf = np.log((1 + n) / (1 + counts)) + 1.0  # scikit-learn's smooth idf
-
-    def row(self, grams: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(g for g in grams if g in self.vocabulary)
-        if not counts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        idx = np.fromiter((self.vocabulary[g] for g in counts), dtype=np.int64, count=len(counts))
-        tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-        vals = tf * self.idf[idx]
-        vals /= np.linalg.norm(vals)
-        return idx, vals
-
-    def matrix(self, docs: Sequence[Sequence[str]]) -> Any:
-        from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-
-        indptr = [0]
-        indices: list[np.ndarray] = []
-        data: list[np.ndarray] = []
-        for grams in docs:
-            idx, vals = self.row(grams)
-            indices.append(idx)
-            data.append(vals)
-            indptr.append(indptr[-1] + len(idx))
-        return csr_matrix(
-            (
-                np.concatenate(data) if data else np.zeros(0),
-                np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
-                np.array(indptr),
-            ),
-            shape=(len(docs), len(self.vocabulary)),
-        )
-
-
 class IntentClassifier:
     """Classify a request's intent (``"domain.INTENT"``) or say it is unknown.
 
@@ -292,7 +157,7 @@ class IntentClassifier:
         max_chars: Longest request accepted.
         embeddings: A LangChain ``Embeddings`` whose sentence vectors the model reads
             too, for example a local Hugging Face model
-            (:func:`~langgraph_speculative.cache.vectors.embeddings.local_huggingface_embeddings`):
+            (:func:`~langgraph_speculative.integrations.huggingface.local_huggingface_embeddings`):
             a pretrained model knows what the training requests cannot teach (that
             "甲亢" is an illness, "搜狗" an app). Each request is embedded once more per
             prediction.
@@ -383,7 +248,7 @@ class IntentClassifier:
         self._min_confidence = 0.0 if min_confidence is None else min_confidence
         self._extractor: ParameterExtractor | None = None
         self._labels: list[str] = []
-        self._features = _Features(self.ngram_range)
+        self._features = NgramFeatures(self.ngram_range)
         self._coef = np.zeros((0, 0), dtype=np.float64)  # (n_features, n_labels)
         self._intercept = np.zeros(0, dtype=np.float64)
         self._temperature = 1.0
@@ -454,7 +319,7 @@ class IntentClassifier:
             raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
         if len(self._oof_confidence) == 0:
             return None
-        threshold, _ = _choose_threshold(
+        threshold, _ = choose_min_confidence(
             self._oof_confidence,
             self._oof_correct,
             np.zeros(0),
@@ -501,14 +366,14 @@ class IntentClassifier:
     def _grams(self, text: str, extractor: ParameterExtractor | None) -> list[str]:
         grams: list[str] = []
         if self.text_mode in ("raw", "both"):
-            grams.extend(_ngrams(self._normalise(text), self.ngram_range))
+            grams.extend(ngrams(self._normalise(text), self.ngram_range))
         if self.text_mode in ("stripped", "both"):
             if extractor is None:
                 raise NotFittedError(
                     f"this classifier reads stripped requests (text_mode={self.text_mode!r}) "
                     "and has no parameter extractor"
                 )
-            stripped = _ngrams(self._normalise(self._stripped(text, extractor)), self.ngram_range)
+            stripped = ngrams(self._normalise(self._stripped(text, extractor)), self.ngram_range)
             grams.extend(stripped if self.text_mode == "stripped" else ["s" + g for g in stripped])
         return grams
 
@@ -540,9 +405,11 @@ class IntentClassifier:
         """The n-grams the linear model reads: none with ``features="embeddings"``."""
         return grams if self.features != "embeddings" else [[] for _ in grams]
 
-    def _design(self, features: _Features, grams: Sequence[list[str]], dense: np.ndarray) -> Any:
+    def _design(
+        self, features: NgramFeatures, grams: Sequence[list[str]], dense: np.ndarray
+    ) -> Any:
         """The model's input rows: n-gram TF-IDF of ``grams``, then the sentence vectors."""
-        from scipy.sparse import csr_matrix, hstack
+        from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]
 
         sparse = features.matrix(grams)
         if dense.shape[1] == 0:
@@ -597,7 +464,7 @@ class IntentClassifier:
         test_idx: np.ndarray,
         n_labels: int,
     ) -> np.ndarray:
-        features = _Features(self.ngram_range)
+        features = NgramFeatures(self.ngram_range)
         features.fit([grams[k] for k in train_idx])
         x_train = self._design(features, [grams[k] for k in train_idx], dense[train_idx])
         x_test = self._design(features, [grams[k] for k in test_idx], dense[test_idx])
@@ -651,7 +518,7 @@ class IntentClassifier:
         self._calibrate(grams, dense, y, domains, len(labels))
         self._train_texts = texts
 
-        features = _Features(self.ngram_range)
+        features = NgramFeatures(self.ngram_range)
         features.fit(grams)
         coef, intercept = self._train(self._design(features, grams, dense), y, len(labels))
         self._features = features
@@ -685,9 +552,9 @@ class IntentClassifier:
             [not np.isnan(oof[k, 0]) and bool(np.any(y[fold != fold[k]] == y[k])) for k in range(n)]
         )
         known_scores, known_y = oof[seen_in_fold], y[seen_in_fold]
-        self._temperature = _fit_temperature(known_scores, known_y) if len(known_y) >= 20 else 1.0
+        self._temperature = fit_temperature(known_scores, known_y) if len(known_y) >= 20 else 1.0
         known_probs = (
-            _softmax(known_scores / self._temperature) if len(known_y) else np.zeros((0, 1))
+            softmax(known_scores / self._temperature) if len(known_y) else np.zeros((0, 1))
         )
         known_conf = known_probs.max(axis=1) if len(known_y) else np.zeros(0)
         known_correct = (
@@ -708,7 +575,7 @@ class IntentClassifier:
                 if len(test_idx) == 0 or len(np.unique(y[train_idx])) < 2:
                     continue
                 scores = self._fit_fold(grams, dense, y, train_idx, test_idx, n_labels)
-                confs.append(_softmax(scores / self._temperature).max(axis=1))
+                confs.append(softmax(scores / self._temperature).max(axis=1))
             if confs:
                 unseen_conf = np.concatenate(confs)
 
@@ -722,10 +589,10 @@ class IntentClassifier:
         # 3. The threshold.
         fixed = self._fixed_min_confidence
         if len(known_conf) == 0:
-            threshold = _MIN_THRESHOLD if fixed is None else fixed
+            threshold = MIN_THRESHOLD if fixed is None else fixed
             report: dict[str, float] = {}
         else:
-            threshold, report = _choose_threshold(
+            threshold, report = choose_min_confidence(
                 known_conf,
                 known_correct,
                 unseen_conf,
@@ -766,7 +633,7 @@ class IntentClassifier:
         """
         self._require_fitted("predict")
         _, scores = self._scores(text)
-        return self._prediction(_softmax(scores / self._temperature))
+        return self._prediction(softmax(scores / self._temperature))
 
     def _scores(self, text: str) -> tuple[list[str], np.ndarray]:
         """A request's n-grams and its raw score for each known intent."""
@@ -800,7 +667,7 @@ class IntentClassifier:
                 raise RequestError(f"request {k}: {exc}") from exc
         if not checked:
             return []
-        probs = _softmax(self._score_rows(checked) / self._temperature)
+        probs = softmax(self._score_rows(checked) / self._temperature)
         return [self._prediction(row) for row in probs]
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -820,7 +687,7 @@ class IntentClassifier:
         checked = [self._check_text(t) for t in texts]
         if not checked:
             return np.zeros((0, len(self._labels)))
-        return _softmax(self._score_rows(checked) / self._temperature)
+        return softmax(self._score_rows(checked) / self._temperature)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -829,7 +696,8 @@ class IntentClassifier:
         The parameter extractor of a ``stripped``/``both`` classifier is not saved with
         it: save it too and pass it to :meth:`load`; nor is the sentence embedder (its
         name and vector length are: :meth:`load` checks the one given). The training
-        requests' texts are saved (not their labels): :class:`LearnedIntents` trains
+        requests' texts are saved (not their labels):
+        :class:`~langgraph_speculative.cache.intent.learned.LearnedIntents` trains
         against them.
 
         Args:
@@ -982,7 +850,7 @@ class IntentClassifier:
                     f"{path}: this classifier reads stripped requests; pass its fitted extractor"
                 )
             clf._extractor = extractor
-        features = _Features(clf.ngram_range)
+        features = NgramFeatures(clf.ngram_range)
         features.vocabulary = {g: k for k, g in enumerate(vocabulary)}
         features.idf = idf.astype(np.float64)
         clf._features = features
@@ -1006,187 +874,3 @@ def _describe(embeddings: Embeddings | None) -> str:
     kind = type(embeddings).__name__
     name = getattr(embeddings, "model_name", None) or getattr(embeddings, "model", None)
     return f"{kind}({name})" if isinstance(name, str) else kind
-
-
-@dataclass(frozen=True)
-class _LearnedHead:
-    features: _Features
-    coef: np.ndarray  # (n_features, n_learned)
-    intercept: np.ndarray
-    labels: tuple[str, ...]
-
-
-class LearnedIntents:
-    """Intents learned online, next to a fitted :class:`IntentClassifier` that never saw them.
-
-    The plan cache labels each request of no known intent with the shape of the plan the
-    planner made for it (:meth:`IntentInducer.label
-    <langgraph_speculative.cache.intent.induction.IntentInducer.label>`) and adds it here.
-    Once a label has ``min_examples`` requests, a one-vs-rest linear SVM per learned label
-    is fitted against the classifier's training requests (as "none of these") and the
-    other learned requests, over n-grams of all of them (tens of milliseconds for a
-    thousand training requests). The classifier itself is left as it is: its weights,
-    temperature and thresholds, so its predictions of known intents do not change.
-
-    :meth:`predict` scores a request with the classifier's known intents and the learned
-    ones together (one softmax at the classifier's temperature) and returns a learned
-    intent only when it beats every known one.
-
-    Args:
-        classifier: The fitted classifier; it must hold its training texts (fitted, or
-            saved and loaded by this version).
-        C: Inverse regularisation of the learned intents' SVMs (above the classifier's:
-            a new intent has few examples and must still win against the known ones).
-        min_examples: Requests a label needs before it is learned.
-
-    Raises:
-        NotFittedError: If the classifier is not fitted.
-        ValueError: If ``C`` is not positive or ``min_examples`` < 1.
-
-    Example:
-        ```python
-        from langgraph_speculative.cache.intent.classifier import IntentClassifier, LearnedIntents
-        from langgraph_speculative.cache.training_data import LabelledRequest
-
-        ex = [LabelledRequest(f"{c}到{d}的火车票", "train", "QUERY")
-              for c in ["合肥", "长沙", "南京"] for d in ["北京", "上海", "广州"]]
-        ex += [LabelledRequest(f"{d}怎么做", "cookbook", "QUERY")
-               for d in ["红烧肉", "糖醋排骨", "宫保鸡丁", "麻婆豆腐", "鱼香肉丝"]]
-        learned = LearnedIntents(IntentClassifier(min_confidence=0.5).fit(ex))
-        learned.add("讲一个谜语", "induced:riddle")
-        learned.add("给我猜个谜语", "induced:riddle")
-        assert learned.predict("来一个谜语吧")[0] == "induced:riddle"
-        assert learned.predict("杭州到北京的火车票") is None
-        ```
-    """
-
-    def __init__(
-        self, classifier: IntentClassifier, *, C: float = 2.0, min_examples: int = 2
-    ) -> None:
-        classifier._require_fitted("LearnedIntents")
-        if not C > 0:
-            raise ValueError(f"C must be positive, got {C}")
-        if min_examples < 1:
-            raise ValueError(f"min_examples must be >= 1, got {min_examples}")
-        self.classifier = classifier
-        self.C = float(C)
-        self.min_examples = min_examples
-        self._base_grams: list[list[str]] | None = None
-        self._examples: list[tuple[str, str]] = []
-        self._grams: list[list[str]] = []
-        self._head: _LearnedHead | None = None
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The learned intents :meth:`predict` can return (those with enough examples)."""
-        return () if self._head is None else self._head.labels
-
-    @property
-    def examples(self) -> list[tuple[str, str]]:
-        """Every ``(request, label)`` added, in order."""
-        return list(self._examples)
-
-    @property
-    def can_learn(self) -> bool:
-        """Whether the classifier's training texts are there to learn against."""
-        return bool(self.classifier._train_texts)
-
-    def add(self, text: str, label: str, *, refit: bool = True) -> bool:
-        """Add a request of a learned intent; refit when that label has enough examples.
-
-        Args:
-            text: The request.
-            label: Its learned intent (not one the classifier knows).
-            refit: Refit now (``False`` only adds; call :meth:`refit` later).
-
-        Returns:
-            Whether the model was refitted.
-
-        Raises:
-            ValueError: If ``label`` is an intent the classifier knows.
-            RequestError: If ``text`` is not a usable request.
-        """
-        if label in self.classifier.labels:
-            raise ValueError(f"{label!r} is a known intent of the classifier")
-        text = self.classifier._check_text(text)
-        self._examples.append((text, label))
-        self._grams.append(self.classifier._grams(text, self.classifier._extractor))
-        count = sum(1 for _, lab in self._examples if lab == label)
-        if refit and count >= self.min_examples and self.can_learn:
-            self.refit()
-            return True
-        return False
-
-    def refit(self) -> None:
-        """Fit the learned intents' SVMs on the examples added so far (see the class)."""
-        counts = Counter(lab for _, lab in self._examples)
-        keep = [k for k, (_, lab) in enumerate(self._examples) if counts[lab] >= self.min_examples]
-        if not keep or not self.can_learn:
-            self._head = None
-            return
-        clf = self.classifier
-        if self._base_grams is None:
-            self._base_grams = [clf._grams(t, clf._extractor) for t in clf._train_texts]
-        labels = tuple(sorted({self._examples[k][1] for k in keep}))
-        index = {lab: j + 1 for j, lab in enumerate(labels)}  # 0: none of them
-        grams = self._base_grams + [self._grams[k] for k in keep]
-        y = np.array(
-            [0] * len(self._base_grams) + [index[self._examples[k][1]] for k in keep],
-            dtype=np.int64,
-        )
-        features = _Features(clf.ngram_range)
-        features.fit(grams)
-        from sklearn.svm import LinearSVC
-
-        svm = LinearSVC(C=self.C, max_iter=10_000)
-        svm.fit(features.matrix(grams), y)
-        w, b = svm.coef_, svm.intercept_
-        if len(labels) == 1:  # binary: one weight vector for "learned"
-            w, b = w[:1], b[:1]
-        else:
-            w, b = w[1:], b[1:]
-        self._head = _LearnedHead(
-            features, np.asarray(w.T), np.asarray(b, dtype=np.float64), labels
-        )
-
-    def classify(self, text: str) -> tuple[IntentPrediction, tuple[str, float] | None]:
-        """The classifier's prediction and :meth:`predict`'s, in one pass over the request.
-
-        Args:
-            text: The request.
-
-        Returns:
-            ``(IntentClassifier.predict(text), predict(text))``.
-
-        Raises:
-            RequestError: If ``text`` is not a usable request.
-        """
-        clf = self.classifier
-        grams, known = clf._scores(text)
-        prediction = clf._prediction(_softmax(known / clf._temperature))
-        head = self._head
-        if head is None:
-            return prediction, None
-        idx, vals = head.features.row(grams)
-        learned = vals @ head.coef[idx] + head.intercept
-        probs = _softmax(np.concatenate([known, learned]) / clf._temperature)
-        j = int(np.argmax(probs))
-        if j < len(known):
-            return prediction, None
-        return prediction, (head.labels[j - len(known)], float(probs[j]))
-
-    def predict(self, text: str) -> tuple[str, float] | None:
-        """The learned intent of a request, when one beats every known intent.
-
-        Args:
-            text: The request.
-
-        Returns:
-            ``(label, probability)`` (softmax over known and learned intents at the
-            classifier's temperature), or ``None`` when nothing is learned yet or a
-            known intent scores higher.
-
-        Raises:
-            RequestError: If ``text`` is not a usable request.
-        """
-        return self.classify(text)[1]

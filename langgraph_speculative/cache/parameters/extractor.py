@@ -8,11 +8,12 @@ recognised and replaced by typed placeholders, so "帮我订后天从合肥到�
 How :class:`ParameterExtractor` finds them:
 
 * **Detectors** mark candidate spans: gazetteers (city, province, station, dish lists;
-  longest match wins), dates and times (JioNLP's rule-based extractor, plus English
-  rules: "tomorrow", "May 5", "5pm"), numbers (Arabic and Chinese numerals), jieba
-  part-of-speech tags (``ns`` places, ``nr`` person names; a private tokenizer with the
-  gazetteers added), capitalised English names, and the slot values learned in
-  :meth:`~ParameterExtractor.fit`.
+  longest match wins; :mod:`~langgraph_speculative.cache.parameters.gazetteers`), dates
+  and times (JioNLP's rule-based extractor, plus English rules: "tomorrow", "May 5",
+  "5pm"), numbers (Arabic and Chinese numerals), jieba part-of-speech tags (``ns``
+  places, ``nr`` person names; a private tokenizer with the gazetteers added),
+  capitalised English names (:mod:`~langgraph_speculative.cache.parameters.detectors`),
+  and the slot values learned in :meth:`~ParameterExtractor.fit`.
 * A **learned sequence tagger** decides which characters fill which slot (BIO tags, an
   averaged structured perceptron with Viterbi decoding). Its features are the
   characters around each position, the detectors' marks and, when the intent is known,
@@ -20,15 +21,17 @@ How :class:`ParameterExtractor` finds them:
   X is ``startLoc_city`` and Y ``endLoc_city``. With an intent, only slots seen with
   that intent can be predicted. The learned-value marks of the training requests are
   computed from the *other* folds (jackknifing), so the tagger learns how far to trust a
-  known value, not to copy it.
+  known value, not to copy it. Features and decoding:
+  :mod:`~langgraph_speculative.cache.parameters.tagger`.
 * **Fallback**: detector spans the tagger left alone (a date, a number, a gazetteer
   place, an English name) are still returned, under a generic slot (``datetime``,
   ``number``, the gazetteer's name, ``place``, ``name``) or the slot a learned value had.
   So an unfitted intent or an English request still gets its parameters stripped.
 
-Values are normalised by :func:`normalise_value` (full-width to half-width, Chinese
-numerals to digits, lower case, "5 pm" to "5pm"), which is also how benchmarks compare an
-extracted value with a gold one.
+Values are normalised by
+:func:`~langgraph_speculative.cache.parameters.normalise.normalise_value` (full-width to
+half-width, Chinese numerals to digits, lower case, "5 pm" to "5pm"), which is also how
+benchmarks compare an extracted value with a gold one.
 
 Example:
     ```python
@@ -59,23 +62,39 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import random
-import re
-import threading
-import time
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 
 from langgraph_speculative.cache._model_files import read_model_dir, write_model_dir
+from langgraph_speculative.cache.parameters.detectors import (
+    PosTagger,
+    Span,
+    bies,
+    capitalised_spans,
+    number_spans,
+    time_spans,
+)
+from langgraph_speculative.cache.parameters.gazetteers import (
+    Matcher,
+    gazetteer_entries,
+    gazetteer_kind,
+    gazetteer_matcher,
+    load_gazetteers,
+)
+from langgraph_speculative.cache.parameters.normalise import fold, normalise_value
+from langgraph_speculative.cache.parameters.tagger import (
+    Context,
+    decode,
+    position_features,
+    spans_of,
+    transition_mask,
+)
 from langgraph_speculative.cache.training_data import (
     LabelledRequest,
     SlotValue,
@@ -84,7 +103,6 @@ from langgraph_speculative.cache.training_data import (
 )
 from langgraph_speculative.errors import (
     CacheCorruptError,
-    DataFormatError,
     NotFittedError,
     RequestError,
 )
@@ -97,14 +115,12 @@ __all__ = [
     "normalise_value",
 ]
 
-_log = logging.getLogger(__name__)
-
 KINDS = ("place", "time", "number", "name", "value")
 """The kinds of parameter: where, when, how many, who (or what is named), anything else."""
 
 _FORMAT = "langgraph_speculative.parameter_extractor"
 _FORMAT_VERSION = 1
-_NEG = -1e9
+
 
 # --------------------------------------------------------------------------------------
 # The parameter
@@ -155,545 +171,6 @@ class Parameter:
     def placeholder(self) -> str:
         """The typed placeholder that replaces it in a stripped request: ``<slot>``."""
         return f"<{self.slot}>"
-
-
-# --------------------------------------------------------------------------------------
-# Normalisation
-# --------------------------------------------------------------------------------------
-
-_CN_DIGITS = {
-    "零": 0,
-    "\u3007": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
-_CN_BIG = {"万": 10_000, "亿": 100_000_000}
-_CN_NUM_RUN = re.compile("[零\u3007一二两三四五六七八九十百千万亿]+")
-_CN_NUM_UNIT_AFTER = set("集期号点时分秒月日年岁路层章回楼度元块")
-_EN_NUMBERS = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-    "hundred": 100,
-}
-_EN_NUMBER_RE = re.compile(r"\b(" + "|".join(_EN_NUMBERS) + r")\b", re.IGNORECASE)
-_AMPM_RE = re.compile(r"(\d)\s*(?::00)?\s*([ap])\.?\s*m\b\.?", re.IGNORECASE)
-_SPACES = re.compile(r"\s+")
-
-
-def _cn_number(run: str) -> int | None:
-    """The value of a Chinese numeral, or ``None`` if ``run`` is not a well-formed one."""
-    if all(ch in _CN_DIGITS for ch in run):
-        if len(run) == 1:
-            return _CN_DIGITS[run]
-        return int("".join(str(_CN_DIGITS[ch]) for ch in run))  # 二零一九 -> 2019
-    total = section = number = 0
-    for ch in run:
-        if ch in _CN_DIGITS:
-            number = _CN_DIGITS[ch]
-        elif ch in _CN_UNITS:
-            if number == 0 and ch == "十":
-                number = 1
-            section += number * _CN_UNITS[ch]
-            number = 0
-        else:
-            section = (section + number) * _CN_BIG[ch]
-            total += section
-            section = number = 0
-    return total + section + number
-
-
-def _cn_numeral_spans(text: str) -> list[tuple[int, int, int]]:
-    """``(start, end, value)`` of the Chinese numerals of ``text`` that read as numbers.
-
-    A run of numeral characters counts when it starts with a digit (or 十) and is two or
-    more characters long, follows 第, or precedes a unit (集, 期, 号, 点, 月, 年...); so
-    一起 and 一下 stay words while 第九集, 六十九, 三点 become numbers.
-    """
-    out: list[tuple[int, int, int]] = []
-    for m in _CN_NUM_RUN.finditer(text):
-        run, s, e = m.group(), m.start(), m.end()
-        if run[0] not in _CN_DIGITS and run[0] != "十":
-            continue
-        after = text[e] if e < len(text) else ""
-        before = text[s - 1] if s > 0 else ""
-        if len(run) < 2 and before != "第" and after not in _CN_NUM_UNIT_AFTER:
-            continue
-        value = _cn_number(run)
-        if value is not None:
-            out.append((s, e, value))
-    return out
-
-
-def _strip_edges(text: str) -> str:
-    start, end = 0, len(text)
-    while start < end and (
-        text[start].isspace() or unicodedata.category(text[start]).startswith("P")
-    ):
-        start += 1
-    while end > start and (
-        text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("P")
-    ):
-        end -= 1
-    return text[start:end]
-
-
-def normalise_value(text: str) -> str:
-    r"""Normalise a parameter value so equal values compare equal.
-
-    Full-width characters become half-width (NFKC), letters lower case, whitespace is
-    collapsed and trimmed with surrounding punctuation, Chinese numerals that read as
-    numbers become digits (第九集 -> 第9集, 六十九 -> 69, 二零一九年 -> 2019年, 三点 -> 3点),
-    English number words become digits ("five" -> "5") and clock times lose their
-    spaces ("5 PM", "5:00 p.m." -> "5pm"). Idempotent.
-
-    Args:
-        text: A value as written (an extracted parameter or a gold slot value).
-
-    Returns:
-        The normalised value.
-
-    Example:
-        ```python
-        from langgraph_speculative.cache.parameters.extractor import normalise_value
-
-        assert normalise_value("第十五集") == normalise_value("第15集") == "第15集"
-        assert normalise_value("\uff23\uff23\uff34\uff36\uff15 ") == "cctv5"  # full-width
-        assert normalise_value("Five PM") == "5pm"
-        ```
-    """
-    out = unicodedata.normalize("NFKC", text).lower()
-    spans = _cn_numeral_spans(out)
-    if spans:
-        pieces: list[str] = []
-        last = 0
-        for s, e, value in spans:
-            pieces.append(out[last:s])
-            pieces.append(str(value))
-            last = e
-        pieces.append(out[last:])
-        out = "".join(pieces)
-    out = _EN_NUMBER_RE.sub(lambda m: str(_EN_NUMBERS[m.group(1).lower()]), out)
-    out = _AMPM_RE.sub(lambda m: f"{m.group(1)}{m.group(2).lower()}m", out)
-    out = _SPACES.sub(" ", out)
-    return _strip_edges(out)
-
-
-# --------------------------------------------------------------------------------------
-# Text folding (length-preserving) and detectors
-# --------------------------------------------------------------------------------------
-
-_FOLD = {cp: chr(cp - 0xFEE0).lower() for cp in range(0xFF01, 0xFF5F)}
-_FOLD.update({0x3000: " "})
-_FOLD.update({cp: chr(cp + 32) for cp in range(ord("A"), ord("Z") + 1)})
-
-
-def _fold(text: str) -> str:
-    """Full-width ASCII to half-width and ASCII letters to lower case; keeps every offset."""
-    return text.translate(_FOLD)
-
-
-def _char_type(ch: str) -> str:
-    if "\u4e00" <= ch <= "\u9fff":
-        return "N" if ch in _CN_DIGITS or ch in _CN_UNITS or ch in _CN_BIG else "H"
-    if ch.isdigit():
-        return "D"
-    if ch.isalpha():
-        return "U" if ch.isupper() else "L"
-    if ch.isspace():
-        return "S"
-    return "P"
-
-
-_PLACE_WORDS = ("city", "province", "station", "country", "place", "location", "area", "poi")
-_PERSON_WORDS = ("person", "people", "contact", "surname", "firstname")
-_PLACE_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "地区", "市", "省", "县", "区", "盟")
-
-
-def _gazetteer_kind(name: str) -> str:
-    low = name.lower()
-    if any(w in low for w in _PLACE_WORDS):
-        return "place"
-    if any(w in low for w in _PERSON_WORDS):
-        return "name"
-    return "value"
-
-
-class _Matcher:
-    """Greedy forward longest-match over a dictionary ``entry -> tags``."""
-
-    def __init__(self, entries: Mapping[str, Sequence[str]]) -> None:
-        self.entries: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in entries.items()}
-        longest: dict[str, int] = {}
-        for entry in self.entries:
-            first = entry[0]
-            longest[first] = max(longest.get(first, 0), len(entry))
-        self._longest = longest
-
-    def find(self, text: str) -> list[tuple[int, int, tuple[str, ...]]]:
-        out: list[tuple[int, int, tuple[str, ...]]] = []
-        n, i = len(text), 0
-        entries, longest = self.entries, self._longest
-        while i < n:
-            top = longest.get(text[i], 0)
-            found = False
-            for length in range(min(top, n - i), 1, -1):
-                tags = entries.get(text[i : i + length])
-                if tags is not None:
-                    out.append((i, i + length, tags))
-                    i += length
-                    found = True
-                    break
-            if not found:
-                i += 1
-        return out
-
-
-_EN_MONTH = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
-)
-_EN_DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
-_EN_TIME_RE = re.compile(
-    "|".join(
-        [
-            r"\b(?:the\s+)?day\s+after\s+tomorrow\b",
-            r"\b(?:tomorrow|today|tonight|yesterday)(?:\s+(?:morning|afternoon|evening|night))?\b",
-            rf"\b(?:next|this|last)\s+(?:week(?:end)?|month|year|{_EN_DAY})\b",
-            rf"\b{_EN_DAY}\b",
-            rf"\b{_EN_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b",
-            rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_EN_MONTH}\b(?:,?\s+\d{{4}})?",
-            r"\b\d{4}-\d{1,2}-\d{1,2}\b",
-            r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)",
-            r"\b\d{1,2}:\d{2}\b",
-            r"\b\d+\s+(?:minutes?|hours?|days?|weeks?|months?)\s+(?:from\s+now|later|ago)\b",
-            r"\b(?:in\s+)\d+\s+(?:minutes?|hours?|days?|weeks?)\b",
-        ]
-    ),
-    re.IGNORECASE,
-)
-_ARABIC_RE = re.compile(r"\d+(?:[.,:]\d+)*")
-_CAP_RE = re.compile(r"[A-Z][a-zA-Z'\-]*(?:\s+(?:[A-Z][a-zA-Z'\-]*))*")
-_EN_STOP = frozenset(
-    [
-        "i",
-        "the",
-        "a",
-        "an",
-        "please",
-        "book",
-        "play",
-        "show",
-        "find",
-        "call",
-        "send",
-        "open",
-        "what",
-        "how",
-        "when",
-        "where",
-        "who",
-        "which",
-        "tell",
-        "get",
-        "give",
-        "search",
-        "look",
-        "set",
-        "turn",
-        "can",
-        "could",
-        "would",
-        "will",
-        "is",
-        "are",
-        "do",
-        "does",
-        "let",
-        "navigate",
-        "take",
-        "translate",
-        "check",
-        "buy",
-        "order",
-        "reserve",
-        "text",
-        "message",
-        "email",
-        "dial",
-        "remind",
-        "my",
-        "hey",
-        "hi",
-        "hello",
-        "go",
-        "add",
-        "create",
-        "start",
-        "launch",
-        "listen",
-        "and",
-        "or",
-        "from",
-        "to",
-        "in",
-        "at",
-        "on",
-        "for",
-        "with",
-        "me",
-        "is",
-        "it",
-        "this",
-        "that",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "today",
-        "tomorrow",
-        "tonight",
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "next",
-        "last",
-    ]
-)
-_POS_KINDS = {"ns": "place", "nsf": "place", "nr": "name", "nrfg": "name", "nrt": "name"}
-_PLACE_PREP = frozenset({"from", "to", "in", "at", "near", "towards", "into", "via"})
-_TIME_HINT = re.compile(
-    "[0-9零\u3007一二两三四五六七八九十天日号月年点分周星期礼拜早晚午夜今明后前昨现最刚凌晨宵时节]"
-)
-
-
-@dataclass(frozen=True)
-class _Span:
-    start: int
-    end: int
-    source: str  # gaz, val, time, num, cap, pos
-    tag: str  # gazetteer name, slot, pos flag...
-    kind: str
-
-
-_JIONLP: Any = None
-_JIONLP_LOCK = threading.Lock()
-
-
-def _jionlp() -> Any:
-    global _JIONLP
-    if _JIONLP is None:
-        with _JIONLP_LOCK:
-            if _JIONLP is None:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    import jionlp
-
-                _JIONLP = jionlp
-    return _JIONLP
-
-
-def _time_spans(text: str, folded: str) -> list[_Span]:
-    spans: list[_Span] = []
-    for m in _EN_TIME_RE.finditer(text):
-        spans.append(_Span(m.start(), m.end(), "time", "en", "time"))
-    if _TIME_HINT.search(folded) and re.search("[\u4e00-\u9fff]", folded):
-        try:
-            found = _jionlp().ner.extract_time(folded, time_base=time.time(), with_parsing=False)
-        except Exception:  # pragma: no cover - JioNLP failing on odd input is not fatal
-            _log.debug("jionlp.extract_time failed on %r", folded, exc_info=True)
-            found = []
-        for item in found:
-            s, e = item["offset"]
-            if 0 <= s < e <= len(text):
-                spans.append(_Span(int(s), int(e), "time", "zh", "time"))
-    return _non_overlapping(spans)
-
-
-def _number_spans(text: str, folded: str) -> list[_Span]:
-    spans = [
-        _Span(m.start(), m.end(), "num", "arabic", "number") for m in _ARABIC_RE.finditer(folded)
-    ]
-    spans += [_Span(s, e, "num", "zh", "number") for s, e, _ in _cn_numeral_spans(folded)]
-    spans += [
-        _Span(m.start(), m.end(), "num", "en", "number") for m in _EN_NUMBER_RE.finditer(text)
-    ]
-    return _non_overlapping(spans)
-
-
-def _cap_spans(text: str) -> list[_Span]:
-    spans: list[_Span] = []
-    for m in _CAP_RE.finditer(text):
-        if m.start() > 0 and text[m.start() - 1].isalnum():
-            continue
-        words = [
-            (w.start() + m.start(), w.end() + m.start()) for w in re.finditer(r"\S+", m.group())
-        ]
-        while words and text[words[0][0] : words[0][1]].lower() in _EN_STOP:
-            words.pop(0)
-        while words and text[words[-1][0] : words[-1][1]].lower() in _EN_STOP:
-            words.pop()
-        if not words:
-            continue
-        s, e = words[0][0], words[-1][1]
-        before = text[:s].rstrip().rsplit(None, 1)
-        prev = before[-1].lower() if before else ""
-        kind = "place" if prev in _PLACE_PREP else "name"
-        spans.append(_Span(s, e, "cap", kind, kind))
-    return spans
-
-
-def _non_overlapping(spans: Iterable[_Span]) -> list[_Span]:
-    """Keep the longest spans first, drop any that overlaps a kept one; text order."""
-    kept: list[_Span] = []
-    taken: set[int] = set()
-    for sp in sorted(spans, key=lambda s: (-(s.end - s.start), s.start)):
-        if any(i in taken for i in range(sp.start, sp.end)):
-            continue
-        kept.append(sp)
-        taken.update(range(sp.start, sp.end))
-    return sorted(kept, key=lambda s: s.start)
-
-
-def _bies(i: int, start: int, end: int) -> str:
-    if end - start == 1:
-        return "S"
-    if i == start:
-        return "B"
-    return "E" if i == end - 1 else "I"
-
-
-# --------------------------------------------------------------------------------------
-# Gazetteers
-# --------------------------------------------------------------------------------------
-
-
-def load_gazetteers(dic_dir: str | Path) -> dict[str, list[str]]:
-    """Read every ``*.txt`` gazetteer of a directory: one entry per line.
-
-    The name of each gazetteer is the file stem (``city.txt`` -> ``"city"``). Blank lines
-    and lines starting with ``#`` are skipped; entries are stripped.
-
-    Args:
-        dic_dir: The directory (for SMP2019: ``data/smp2019/dic`` with ``city``,
-            ``province``, ``railway_station`` and ``dishName``).
-
-    Returns:
-        ``{name: [entry, ...]}`` in file order.
-
-    Raises:
-        FileNotFoundError: If ``dic_dir`` is not a directory.
-        DataFormatError: If it holds no ``*.txt`` file, or a file is not UTF-8 text.
-    """
-    directory = Path(dic_dir)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"gazetteer directory not found: {directory}")
-    out: dict[str, list[str]] = {}
-    for path in sorted(directory.glob("*.txt")):
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise DataFormatError(f"gazetteer {path} is not UTF-8 text: {exc}") from exc
-        out[path.stem] = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    if not out:
-        raise DataFormatError(f"no *.txt gazetteer in {directory}")
-    return out
-
-
-def _gazetteer_entries(
-    gazetteers: Mapping[str, str | Path | Iterable[str]] | None,
-) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, source in (gazetteers or {}).items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"gazetteer names must be non-empty strings, got {name!r}")
-        if isinstance(source, str | Path):
-            path = Path(source)
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except UnicodeDecodeError as exc:
-                raise DataFormatError(f"gazetteer {path} is not UTF-8 text: {exc}") from exc
-            entries = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-        else:
-            entries = []
-            for entry in source:
-                if not isinstance(entry, str):
-                    raise ValueError(f"gazetteer {name!r} holds a non-string entry {entry!r}")
-                if entry.strip():
-                    entries.append(entry.strip())
-        out[name] = entries
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# The tagger's feature context
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Context:
-    text: str
-    folded: str
-    spans: list[_Span]  # every detector span (may overlap across sources)
-    marks: list[list[str]]  # per position: detector features
-    pos: list[tuple[str, str]]  # per position: (flag:BIES, word)
 
 
 # --------------------------------------------------------------------------------------
@@ -754,17 +231,19 @@ class ParameterExtractor:
         self.min_feature_count = min_feature_count
         self.seed = seed
         self.max_chars = max_chars
-        self._gazetteers = _gazetteer_entries(gazetteers)
-        self._lock = threading.Lock()
-        self._pos_tokenizer: Any = None
+        self._gazetteers = gazetteer_entries(gazetteers)
         self._build_gazetteer_matcher()
+        self._pos_tagger = PosTagger(
+            self._gazetteer_matcher,
+            [name for name in self._gazetteers if self._gazetteer_kinds[name] == "place"],
+        )
         self._fitted = False
         self._reset_model()
 
     # -- state ------------------------------------------------------------------------
     def _reset_model(self) -> None:
         self._value_slots: dict[str, dict[str, dict[str, int]]] = {}  # value -> label -> slot
-        self._value_matcher = _Matcher({})
+        self._value_matcher = Matcher({})
         self._slot_kinds: dict[str, str] = {}
         self._label_slots: dict[str, list[str]] = {}
         self._multi_slots: dict[str, list[str]] = {}  # label -> slots seen with a list
@@ -774,22 +253,11 @@ class ParameterExtractor:
         self._weights = np.zeros((1, 1), dtype=np.float32)
         self._trans = np.zeros((1, 1), dtype=np.float32)
         self._start = np.zeros(1, dtype=np.float32)
-        self._mask_cache: tuple[np.ndarray, np.ndarray] = self._transition_mask()
+        self._mask_cache: tuple[np.ndarray, np.ndarray] = transition_mask(self._tags)
 
     def _build_gazetteer_matcher(self) -> None:
-        entries: dict[str, set[str]] = defaultdict(set)
-        self._gazetteer_kinds = {name: _gazetteer_kind(name) for name in self._gazetteers}
-        for name, values in self._gazetteers.items():
-            for value in values:
-                folded = _fold(value)
-                if len(folded) >= 2:
-                    entries[folded].add(name)
-                if self._gazetteer_kinds[name] == "place":
-                    for suffix in _PLACE_SUFFIXES:
-                        if folded.endswith(suffix) and len(folded) - len(suffix) >= 2:
-                            entries[folded[: -len(suffix)]].add(name)
-                            break
-        self._gazetteer_matcher = _Matcher({k: sorted(v) for k, v in entries.items()})
+        self._gazetteer_kinds = {name: gazetteer_kind(name) for name in self._gazetteers}
+        self._gazetteer_matcher = gazetteer_matcher(self._gazetteers, self._gazetteer_kinds)
 
     @property
     def is_fitted(self) -> bool:
@@ -845,72 +313,22 @@ class ParameterExtractor:
             slot, self._gazetteer_kinds.get(slot, "value")
         )
 
-    # -- tokenizer and detectors ------------------------------------------------------
-    def _tokenizer(self) -> Any:
-        if self._pos_tokenizer is None:
-            with self._lock:
-                if self._pos_tokenizer is None:
-                    import jieba
-                    import jieba.posseg
-
-                    logger = logging.getLogger("jieba")
-                    level = logger.level
-                    logger.setLevel(logging.WARNING)
-                    try:
-                        tokenizer = jieba.Tokenizer()
-                        tokenizer.initialize()
-                        pos = jieba.posseg.POSTokenizer(tokenizer)
-                    finally:
-                        logger.setLevel(level)
-                    for name in self._gazetteers:
-                        if self._gazetteer_kinds[name] != "place":
-                            continue
-                        for entry in self._gazetteer_matcher.entries:
-                            if name in self._gazetteer_matcher.entries[entry] and len(entry) > 1:
-                                tokenizer.add_word(entry, tag="ns")
-                    self._pos_tokenizer = pos
-        return self._pos_tokenizer
-
-    def _pos_marks(self, folded: str) -> tuple[list[tuple[str, str]], list[_Span]]:
-        n = len(folded)
-        pos: list[tuple[str, str]] = [("", "")] * n
-        spans: list[_Span] = []
-        try:
-            pairs = list(self._tokenizer().cut(folded))
-        except Exception:  # pragma: no cover - jieba failing on odd input is not fatal
-            return pos, spans
-        i = 0
-        for pair in pairs:
-            word, flag = pair.word, pair.flag
-            j = i + len(word)
-            if j > n or folded[i:j] != word:
-                return [("", "")] * n, []
-            for k in range(i, j):
-                pos[k] = (f"{flag}:{_bies(k, i, j)}", word if j - i > 1 else "")
-            kind = _POS_KINDS
-            if flag in kind:
-                if spans and spans[-1].end == i and spans[-1].kind == kind[flag]:
-                    spans[-1] = _Span(spans[-1].start, j, "pos", flag, kind[flag])  # 常胜|宾
-                else:
-                    spans.append(_Span(i, j, "pos", flag, kind[flag]))
-            i = j
-        return pos, spans
-
-    def _context(self, text: str, value_matcher: _Matcher | None = None) -> _Context:
-        folded = _fold(text)
+    # -- detectors --------------------------------------------------------------------
+    def _context(self, text: str, value_matcher: Matcher | None = None) -> Context:
+        folded = fold(text)
         n = len(text)
-        spans: list[_Span] = []
+        spans: list[Span] = []
         for s, e, names in self._gazetteer_matcher.find(folded):
             for name in names:
-                spans.append(_Span(s, e, "gaz", name, self._gazetteer_kinds[name]))
+                spans.append(Span(s, e, "gaz", name, self._gazetteer_kinds[name]))
         matcher = self._value_matcher if value_matcher is None else value_matcher
         for s, e, slots in matcher.find(folded):
             for slot in slots:
-                spans.append(_Span(s, e, "val", slot, self._slot_kinds.get(slot, "value")))
-        spans += _time_spans(text, folded)
-        spans += _number_spans(text, folded)
-        spans += _cap_spans(text)
-        pos, pos_spans = self._pos_marks(folded)
+                spans.append(Span(s, e, "val", slot, self._slot_kinds.get(slot, "value")))
+        spans += time_spans(text, folded)
+        spans += number_spans(text, folded)
+        spans += capitalised_spans(text)
+        pos, pos_spans = self._pos_tagger.marks(folded)
         spans += pos_spans
         marks: list[list[str]] = [[] for _ in range(n)]
         for sp in spans:
@@ -918,55 +336,10 @@ class ParameterExtractor:
                 continue
             name = f"{sp.source}:{sp.tag}"
             for k in range(sp.start, sp.end):
-                marks[k].append(f"{name}:{_bies(k, sp.start, sp.end)}")
-        return _Context(text, folded, spans, marks, pos)
+                marks[k].append(f"{name}:{bies(k, sp.start, sp.end)}")
+        return Context(text, folded, spans, marks, pos)
 
     # -- features ---------------------------------------------------------------------
-    @staticmethod
-    def _position_features(ctx: _Context, label: str | None) -> list[tuple[list[str], list[str]]]:
-        """Per position: (features without the intent, features conjoined with it)."""
-        s = ctx.folded
-        n = len(s)
-        pad = "\x02\x02" + s + "\x03\x03"
-        types = "".join(_char_type(ch) for ch in ctx.text)
-        tpad = "^" + types + "$"
-        out: list[tuple[list[str], list[str]]] = []
-        for i in range(n):
-            j = i + 2
-            c0, cm1, cm2, cp1, cp2 = pad[j], pad[j - 1], pad[j - 2], pad[j + 1], pad[j + 2]
-            flag, word = ctx.pos[i]
-            base = [
-                "b",
-                "c0=" + c0,
-                "c-1=" + cm1,
-                "c-2=" + cm2,
-                "c+1=" + cp1,
-                "c+2=" + cp2,
-                "b-1=" + cm1 + c0,
-                "b+1=" + c0 + cp1,
-                "b-2=" + cm2 + cm1,
-                "b+2=" + cp1 + cp2,
-                "t=" + cm1 + c0 + cp1,
-                "ty=" + tpad[i : i + 3],
-                "p=" + flag,
-            ]
-            if word:
-                base.append("w=" + word)
-            base.extend(ctx.marks[i])
-            conj: list[str] = []
-            if label is not None:
-                lab = "L=" + label + "|"
-                conj = [
-                    lab,
-                    lab + "c0=" + c0,
-                    lab + "c-1=" + cm1,
-                    lab + "c+1=" + cp1,
-                    lab + "p=" + flag,
-                ]
-                conj.extend(lab + m for m in ctx.marks[i])
-            out.append((base, conj))
-        return out
-
     def _index(self, feats: list[tuple[list[str], list[str]]], with_label: bool) -> list[list[int]]:
         index = self._features
         out: list[list[int]] = []
@@ -978,20 +351,6 @@ class ParameterExtractor:
         return out
 
     # -- decoding ---------------------------------------------------------------------
-    def _transition_mask(self) -> tuple[np.ndarray, np.ndarray]:
-        tags = self._tags
-        t = len(tags)
-        trans = np.zeros((t, t), dtype=np.float64)
-        start = np.zeros(t, dtype=np.float64)
-        for j, tag in enumerate(tags):
-            if tag.startswith("I-"):
-                start[j] = _NEG
-                slot = tag[2:]
-                for i, prev in enumerate(tags):
-                    if prev[2:] != slot or prev == "O":
-                        trans[i, j] = _NEG
-        return trans, start
-
     def _allowed(self, label: str | None) -> np.ndarray:
         if label is None or label not in self._label_slots:
             return np.arange(len(self._tags))
@@ -1000,49 +359,6 @@ class ParameterExtractor:
             [j for j, tag in enumerate(self._tags) if tag == "O" or tag[2:] in slots],
             dtype=np.int64,
         )
-
-    @staticmethod
-    def _viterbi(emission: np.ndarray, trans: np.ndarray, start: np.ndarray) -> list[int]:
-        n = emission.shape[0]
-        score = start + emission[0]
-        back = np.zeros((n, emission.shape[1]), dtype=np.int64)
-        for i in range(1, n):
-            cand = score[:, None] + trans
-            best = cand.argmax(axis=0)
-            back[i] = best
-            score = cand[best, np.arange(cand.shape[1])] + emission[i]
-        path = [int(score.argmax())]
-        for i in range(n - 1, 0, -1):
-            path.append(int(back[i, path[-1]]))
-        path.reverse()
-        return path
-
-    def _emission(self, ids: list[list[int]], weights: np.ndarray) -> np.ndarray:
-        lengths = [len(x) for x in ids]
-        flat = np.fromiter((f for x in ids for f in x), dtype=np.int64, count=sum(lengths))
-        if flat.size == 0:
-            return np.zeros((len(ids), weights.shape[1]), dtype=np.float64)
-        rows = weights[flat].astype(np.float64, copy=False)
-        offsets = np.zeros(len(ids), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        summed = np.add.reduceat(rows, np.minimum(offsets, flat.size - 1), axis=0)
-        summed[np.array(lengths) == 0] = 0.0
-        return summed
-
-    def _decode(
-        self,
-        ids: list[list[int]],
-        allowed: np.ndarray,
-        weights: np.ndarray,
-        trans: np.ndarray,
-        start: np.ndarray,
-        mask: tuple[np.ndarray, np.ndarray],
-    ) -> list[int]:
-        emission = self._emission(ids, weights)[:, allowed]
-        sub_trans = (trans + mask[0])[np.ix_(allowed, allowed)]
-        sub_start = (start + mask[1])[allowed]
-        path = self._viterbi(emission, sub_trans, sub_start)
-        return [int(allowed[k]) for k in path]
 
     # -- training ---------------------------------------------------------------------
     @staticmethod
@@ -1055,12 +371,12 @@ class ParameterExtractor:
         longer values first, each at its first occurrence not overlapping a span already
         placed; a value that is not in the text is left out.
         """
-        folded = _fold(text)
+        folded = fold(text)
         taken = [False] * len(text)
         spans: list[tuple[int, int, str]] = []
         pairs = [(slot, v) for slot, value in slots.items() for v in slot_values(value)]
         for slot, value in sorted(pairs, key=lambda kv: (-len(kv[1]), kv[0])):
-            needle = _fold(value)
+            needle = fold(value)
             start = folded.find(needle)
             while start >= 0 and any(taken[start : start + len(needle)]):
                 start = folded.find(needle, start + 1)
@@ -1107,7 +423,7 @@ class ParameterExtractor:
         for ex, spans in zip(data, gold, strict=True):
             for s, e, slot in spans:
                 if e - s >= 2:
-                    value_slots[_fold(ex.text[s:e])][ex.label][slot] += 1
+                    value_slots[fold(ex.text[s:e])][ex.label][slot] += 1
         self._value_slots = {
             v: {lab: dict(slots) for lab, slots in by_label.items()}
             for v, by_label in value_slots.items()
@@ -1132,7 +448,7 @@ class ParameterExtractor:
         rng = random.Random(self.seed)
         fold_of = [k % folds for k in range(len(data))]
         rng.shuffle(fold_of)
-        fold_matchers: list[_Matcher] = []
+        fold_matchers: list[Matcher] = []
         for f in range(folds):
             counts: dict[str, Counter[str]] = defaultdict(Counter)
             for k, (ex, spans) in enumerate(zip(data, gold, strict=True)):
@@ -1140,12 +456,12 @@ class ParameterExtractor:
                     continue
                 for s, e, slot in spans:
                     if e - s >= 2:
-                        counts[_fold(ex.text[s:e])][slot] += 1
-            fold_matchers.append(_Matcher({v: _top_slots(c) for v, c in counts.items()}))
+                        counts[fold(ex.text[s:e])][slot] += 1
+            fold_matchers.append(Matcher({v: _top_slots(c) for v, c in counts.items()}))
         contexts = [self._context(ex.text, fold_matchers[fold_of[k]]) for k, ex in enumerate(data)]
 
         self._slot_kinds = _learn_kinds(contexts, gold)
-        self._value_matcher = _Matcher(
+        self._value_matcher = Matcher(
             {
                 v: _top_slots(Counter({s: c for lab in by.values() for s, c in lab.items()}))
                 for v, by in self._value_slots.items()
@@ -1162,12 +478,10 @@ class ParameterExtractor:
         self,
         data: list[LabelledRequest],
         gold: list[list[tuple[int, int, str]]],
-        contexts: list[_Context],
+        contexts: list[Context],
     ) -> None:
         tag_index = {t: k for k, t in enumerate(self._tags)}
-        feats = [
-            self._position_features(ctx, ex.label) for ctx, ex in zip(contexts, data, strict=True)
-        ]
+        feats = [position_features(ctx, ex.label) for ctx, ex in zip(contexts, data, strict=True)]
         counts: Counter[str] = Counter()
         for sent in feats:
             for base, conj in sent:
@@ -1197,7 +511,7 @@ class ParameterExtractor:
         t_acc = np.zeros_like(trans)
         start = np.zeros(t, dtype=np.float64)
         s_acc = np.zeros_like(start)
-        mask = self._transition_mask()
+        mask = transition_mask(self._tags)
         rng = random.Random(self.seed)
         order = list(range(len(instances)))
         step = 1
@@ -1205,7 +519,7 @@ class ParameterExtractor:
             rng.shuffle(order)
             for k in order:
                 ids, tags, allowed = instances[k]
-                pred = self._decode(ids, allowed, weights, trans, start, mask)
+                pred = decode(ids, allowed, weights, trans, start, mask)
                 if pred != tags:
                     for i, (g, p) in enumerate(zip(tags, pred, strict=True)):
                         if g != p and ids[i]:
@@ -1267,15 +581,15 @@ class ParameterExtractor:
         # a model trained on Chinese gets the detectors alone.
         tagged = bool(self._features) and (self._latin_share >= 0.01 or not _mostly_latin(text))
         if tagged:
-            feats = self._position_features(ctx, use_label)
+            feats = position_features(ctx, use_label)
             ids = self._index(feats, use_label is not None)
             if self._mask_cache[0].shape[0] != len(self._tags):
-                self._mask_cache = self._transition_mask()
+                self._mask_cache = transition_mask(self._tags)
             mask = self._mask_cache
-            path = self._decode(
+            path = decode(
                 ids, self._allowed(use_label), self._weights, self._trans, self._start, mask
             )
-            found = self._spans_of(path, text)
+            found = spans_of(path, self._tags, text)
         params = [
             Parameter(slot, self.slot_kind(slot), text[s:e], normalise_value(text[s:e]), s, e)
             for s, e, slot in found
@@ -1285,41 +599,10 @@ class ParameterExtractor:
         params.sort(key=lambda p: p.start)
         return params
 
-    def _spans_of(self, path: list[int], text: str) -> list[tuple[int, int, str]]:
-        spans: list[tuple[int, int, str]] = []
-        cur: list[Any] | None = None
-        for i, k in enumerate(path):
-            tag = self._tags[k]
-            if tag.startswith("B-") or (
-                tag.startswith("I-") and (cur is None or cur[2] != tag[2:])
-            ):
-                if cur is not None:
-                    spans.append((cur[0], cur[1], cur[2]))
-                cur = [i, i + 1, tag[2:]]
-            elif tag.startswith("I-") and cur is not None:
-                cur[1] = i + 1
-            else:
-                if cur is not None:
-                    spans.append((cur[0], cur[1], cur[2]))
-                cur = None
-        if cur is not None:
-            spans.append((cur[0], cur[1], cur[2]))
-        out: list[tuple[int, int, str]] = []
-        for s, e, slot in spans:
-            while s < e and (text[s].isspace() or unicodedata.category(text[s]).startswith("P")):
-                s += 1
-            while e > s and (
-                text[e - 1].isspace() or unicodedata.category(text[e - 1]).startswith("P")
-            ):
-                e -= 1
-            if e > s and not _splits_word(text, s) and not _splits_word(text, e):
-                out.append((s, e, slot))
-        return out
-
     _FALLBACK_ORDER = {"time": 0, "gaz": 1, "num": 2, "cap": 3, "pos": 4}
 
     def _fallback(
-        self, ctx: _Context, taken_params: list[Parameter], label: str | None, *, with_pos: bool
+        self, ctx: Context, taken_params: list[Parameter], label: str | None, *, with_pos: bool
     ) -> list[Parameter]:
         """Detector spans that no parameter covers.
 
@@ -1352,7 +635,7 @@ class ParameterExtractor:
         return out
 
     @staticmethod
-    def _on_word_boundaries(ctx: _Context, sp: _Span) -> bool:
+    def _on_word_boundaries(ctx: Context, sp: Span) -> bool:
         """Whether a span starts and ends where jieba's words do (京东商城 holds no 商城).
 
         True when the text could not be segmented.
@@ -1362,7 +645,7 @@ class ParameterExtractor:
             return True
         return first[-1] in "BS" and last[-1] in "ES"
 
-    def _fallback_slot(self, sp: _Span, folded: str, label: str | None) -> str:
+    def _fallback_slot(self, sp: Span, folded: str, label: str | None) -> str:
         if sp.source == "time":
             return "datetime"
         if sp.source == "num":
@@ -1543,7 +826,7 @@ class ParameterExtractor:
         extractor._trans = arrays["trans"].astype(np.float32)
         extractor._start = arrays["start"].astype(np.float32)
         extractor._features = {f: k for k, f in enumerate(names)}
-        extractor._value_matcher = _Matcher(
+        extractor._value_matcher = Matcher(
             {
                 v: _top_slots(Counter({s: c for lab in by.values() for s, c in lab.items()}))
                 for v, by in extractor._value_slots.items()
@@ -1559,19 +842,12 @@ def _mostly_latin(text: str) -> bool:
     return bool(chars) and 2 * sum(ch.isascii() for ch in chars) >= len(chars)
 
 
-def _splits_word(text: str, k: int) -> bool:
-    """Whether offset ``k`` falls inside a run of ASCII letters and digits."""
-    return 0 < k < len(text) and all(ch.isascii() and ch.isalnum() for ch in (text[k - 1], text[k]))
-
-
 def _top_slots(counts: Counter[str]) -> list[str]:
     """The slots a value was seen with, most frequent first (at most three)."""
     return [slot for slot, _ in counts.most_common(3)]
 
 
-def _learn_kinds(
-    contexts: list[_Context], gold: list[list[tuple[int, int, str]]]
-) -> dict[str, str]:
+def _learn_kinds(contexts: list[Context], gold: list[list[tuple[int, int, str]]]) -> dict[str, str]:
     """Each slot's kind: the detector kind that covers most of its gold values.
 
     A detector agrees with a gold span when one of its spans overlaps at least half of

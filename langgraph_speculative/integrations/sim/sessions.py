@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.tools import BaseTool
@@ -44,13 +44,15 @@ from langchain_core.tools import BaseTool
 from langgraph_speculative.async_calling.cml import TRAP_BLOCK
 from langgraph_speculative.errors import ScriptError
 from langgraph_speculative.integrations.sim.latency import count_tokens
-from langgraph_speculative.integrations.sim.scripted_model import (
+from langgraph_speculative.integrations.sim.turns import (
     ModelTurn,
-    ScriptedChatModel,
-    _piece_chunk,
     finish_reason,
+    piece_chunk,
     plan_stream,
 )
+
+if TYPE_CHECKING:
+    from langgraph_speculative.integrations.sim.scripted_model import ScriptedChatModel
 
 __all__ = ["InterruptibleChatModel", "InterruptibleSession", "SimulatedSession"]
 
@@ -199,7 +201,7 @@ class SimulatedSession:
                 delay = at + piece.tokens * tpot - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                yield _piece_chunk(piece, index_offset=index)
+                yield piece_chunk(piece, index_offset=index)
             tokens = pieces[-1].tokens if pieces else 0
             at += tokens * tpot
             produced += tokens
