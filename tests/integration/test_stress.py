@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import itertools
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +47,7 @@ def _load(relative: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"stress_{path.stem}", path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic models of the module resolve names through it
     spec.loader.exec_module(module)
     return module
 
