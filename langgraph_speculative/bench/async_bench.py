@@ -59,7 +59,7 @@ from langgraph_speculative.bench.report import (
 )
 from langgraph_speculative.bench.timeline import Span, TimelineRecorder
 from langgraph_speculative.core.ledger import canonical_json
-from langgraph_speculative.errors import DataFormatError, SpeculativeError
+from langgraph_speculative.errors import SpeculativeError
 from langgraph_speculative.integrations.sim.bfcl import add_strict_argument, load_bfcl
 from langgraph_speculative.integrations.sim.latency import Backend, LatencyModel
 from langgraph_speculative.integrations.sim.scripted_model import ModelTurn, ScriptedChatModel
@@ -733,7 +733,6 @@ def run(args: argparse.Namespace) -> int:
     from langgraph_speculative.integrations.sim.latency import latency_from_args
 
     latency = latency_from_args(args)
-    assert isinstance(latency, LatencyModel)
     tasks = load_bfcl(
         args.data,
         args.answers,
@@ -742,9 +741,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         answer_tokens=args.answer_tokens,
         strict=args.strict,
-    )
-    if not tasks:
-        raise DataFormatError(f"{tasks.skip_summary()}: no playable task is left")
+    ).require_tasks()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     endpoint = None
     if args.base_url is not None or args.model is not None:

@@ -32,7 +32,6 @@ from pathlib import Path
 from langgraph_speculative.bench.async_bench import MODES, run_benchmark
 from langgraph_speculative.bench.report import write_json
 from langgraph_speculative.bench.timeline import plot_timelines
-from langgraph_speculative.integrations.sim.latency import LatencyModel
 from langgraph_speculative.integrations.sim.scripted_tasks import ScriptedTask
 
 __all__ = ["PLAN_REUSE_REQUESTS", "add_arguments", "demo_tasks", "run", "run_plan_reuse_demo"]
@@ -82,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
     from langgraph_speculative.integrations.sim.latency import latency_from_args
 
     latency = latency_from_args(args)
-    assert isinstance(latency, LatencyModel)
     tasks = demo_tasks()
     ids = [t.id for t in tasks]
     if args.plot is not None and args.plot_task not in ids:

@@ -93,7 +93,6 @@ from langgraph_speculative.bench.recovery_report import (
 from langgraph_speculative.bench.report import progress, write_json
 from langgraph_speculative.errors import SpeculativeError
 from langgraph_speculative.integrations.embedded_postgres import postgres_or_embedded
-from langgraph_speculative.integrations.sim.latency import LatencyModel
 from langgraph_speculative.integrations.sim.scripted_model import ScriptedChatModel
 from langgraph_speculative.integrations.sim.scripted_tasks import PlannedCall, ScriptedTask
 
@@ -636,7 +635,6 @@ def run(args: argparse.Namespace) -> int:
     from langgraph_speculative.integrations.sim.latency import latency_from_args
 
     latency = latency_from_args(args)
-    assert isinstance(latency, LatencyModel)
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     config = RecoveryConfig(
         trials=args.trials,

@@ -49,7 +49,6 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from langgraph_speculative.bench.report import format_table, progress, summarize, write_json
 from langgraph_speculative.core.ledger import canonical_json
-from langgraph_speculative.errors import DataFormatError
 from langgraph_speculative.integrations.sim.bfcl import add_strict_argument, load_bfcl
 from langgraph_speculative.integrations.sim.latency import LatencyModel
 from langgraph_speculative.integrations.sim.scripted_listener import ListeningResponder
@@ -355,7 +354,6 @@ def run(args: argparse.Namespace) -> int:
     from langgraph_speculative.integrations.sim.latency import latency_from_args
 
     latency = latency_from_args(args)
-    assert isinstance(latency, LatencyModel)
     tasks = load_bfcl(
         args.data,
         args.answers,
@@ -363,9 +361,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         answer_tokens=args.answer_tokens,
         strict=args.strict,
-    )
-    if not tasks:
-        raise DataFormatError(f"{tasks.skip_summary()}: no playable task is left")
+    ).require_tasks()
     result = asyncio.run(
         run_speculative_benchmark(
             tasks,

@@ -193,6 +193,16 @@ class BfclTasks(Sequence[ScriptedTask]):
     def __iter__(self) -> Iterator[ScriptedTask]:
         return iter(self.tasks)
 
+    def require_tasks(self) -> BfclTasks:
+        """These tasks, or a clear error when every record was skipped (nothing to run).
+
+        Raises:
+            DataFormatError: If there is no task, naming what was skipped and why.
+        """
+        if not self.tasks:
+            raise DataFormatError(f"{self.skip_summary()}: no playable task is left")
+        return self
+
     def skip_summary(self) -> str:
         """One line for a benchmark's table: how many records were skipped and why."""
         if not self.skipped:

@@ -656,8 +656,6 @@ def build_server(args: argparse.Namespace) -> SimServer:
     from langgraph_speculative.integrations.sim.latency import latency_from_args
 
     latency = latency_from_args(args)
-    if not isinstance(latency, LatencyModel):  # pragma: no cover - the CLI's contract
-        raise TypeError(f"latency_from_args returned {type(latency).__name__}")
     data, answers = getattr(args, "data", None), getattr(args, "answers", None)
     tasks: list[ScriptedTask] = []
     if (data is None) != (answers is None):
@@ -673,7 +671,7 @@ def build_server(args: argparse.Namespace) -> SimServer:
             strict=getattr(args, "strict", False),
         )
         print(loaded.skip_summary(), flush=True)
-        tasks = list(loaded)
+        tasks = list(loaded.require_tasks())
     return SimServer(
         tasks=tasks,
         latency=latency,

@@ -610,3 +610,14 @@ def test_real_multi_turn_classes_all_mapped() -> None:
     assert classes <= set(MULTI_TURN_FUNC_DOC_FILES)
     for file in MULTI_TURN_FUNC_DOC_FILES.values():
         assert (SHARED / "multi_turn_func_doc" / file).is_file()
+
+
+def test_require_tasks_names_what_was_skipped(tmp_path: Path) -> None:
+    data, answers = mixed_files(tmp_path)
+    loaded = load_bfcl(data, answers)
+    assert loaded.require_tasks() is loaded
+    lines = data.read_text(encoding="utf-8").splitlines()
+    data.write_text("\n".join(lines[1:-1]), encoding="utf-8")  # only the bad records left
+    with pytest.raises(DataFormatError, match="no playable task") as info:
+        load_bfcl(data, answers).require_tasks()
+    assert "p_ints" in str(info.value) or "p_broken" in str(info.value)
